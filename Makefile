@@ -1,0 +1,41 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+# The venv is (re)installed whenever pyproject.toml is newer than the last install.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# No network for telemetry here; the project's .telemetry also says consent: false.
+export KEDRO_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+
+.PHONY: run test bench viz viz-build mlflow lint clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch/torchvision are pinned in pyproject.toml, so pip takes them from local disk.
+	$(BIN)/pip install --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## install if needed, then run the default pipeline on the offline default data
+	$(BIN)/kedro run
+
+test: $(STAMP)  ## install if needed, then run the whole test suite
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## benchmarks (not tests): writes data/08_reporting/bench.json
+	$(BIN)/python -m benchmarks.run
+
+viz: $(STAMP)  ## the pipeline graph at http://127.0.0.1:4141
+	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141
+
+viz-build: $(STAMP)  ## a static site of the graph in build/
+	$(BIN)/kedro viz build
+
+mlflow: $(STAMP)  ## the MLflow UI on the project's store at http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

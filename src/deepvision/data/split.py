@@ -1,0 +1,180 @@
+"""Seeded stratified train/val/test split, exact-duplicate (leak) check, normalisation statistics.
+
+The leak check hashes each image's bytes (sha1), so it finds exact copies only, not near-duplicates.
+The same hashing serves the duplicate section of the ingest report (``duplicate_report``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from deepvision.config import ConfigError, check_range
+from deepvision.data.imageset import ImageSet
+
+EXAMPLES = 10  # duplicate groups / pairs listed in a report; the counts are always complete
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Fractions of each class held out; ``test_fraction`` is ignored when the source has its own
+    test set."""
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    dedupe: bool = False  # drop val/test images whose exact copy is in an earlier split
+
+    def __post_init__(self) -> None:
+        check_range(self.val_fraction, "split.val_fraction", 0.0, 1.0)
+        check_range(self.test_fraction, "split.test_fraction", 0.0, 1.0)
+        check_range(self.seed, "split.seed", 0)
+        if self.val_fraction + self.test_fraction >= 1.0:
+            total = self.val_fraction + self.test_fraction
+            raise ConfigError(f"split.val_fraction + split.test_fraction = {total} leaves no "
+                              "training images; their sum must be below 1")
+
+
+def hash_images(images: Tensor) -> list[str]:
+    """sha1 of each image's bytes (N×C×H×W uint8): equal hashes mean identical images."""
+    array = images.detach().cpu().contiguous().numpy()
+    return [hashlib.sha1(array[i].data).hexdigest() for i in range(array.shape[0])]
+
+
+def duplicate_report(splits: dict[str, ImageSet | None]) -> dict:
+    """Exact duplicates within each split and across splits (later split ↔ earlier split)."""
+    return _duplicates({name: hash_images(s.images) for name, s in splits.items() if s is not None})
+
+
+def stratified_split(data: ImageSet, cfg: SplitConfig, test: ImageSet | None = None
+                     ) -> tuple[ImageSet, ImageSet, ImageSet, dict]:
+    """Split ``data`` per class into train/val(/test); ``test`` given → only train/val are carved.
+
+    Returns the three splits with the train split's normalisation statistics attached, and a leak
+    report. With ``cfg.dedupe`` the val and test images that also occur in an earlier split are
+    removed (train is never touched).
+    """
+    test_fraction = 0.0 if test is not None else cfg.test_fraction
+    parts = _split_indices(data.labels, data.num_classes, cfg.val_fraction, test_fraction, cfg.seed)
+    hashes = hash_images(data.images)
+    splits = {name: data.subset(idx) for name, idx in parts.items()}
+    named = {name: [hashes[i] for i in idx.tolist()] for name, idx in parts.items()}
+    if test is not None:
+        splits["test"], named["test"] = test, hash_images(test.images)
+    report = _duplicates(named)
+    if cfg.dedupe:
+        splits, report["removed"] = _dedupe(splits, named)
+    mean, std = normalization_stats(splits["train"])
+    train, val, test = (splits[name].with_stats(mean, std) for name in ("train", "val", "test"))
+    return train, val, test, report
+
+
+def normalization_stats(train: ImageSet) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) std in [0, 1] units, exact, from a 256-bin histogram."""
+    if len(train) == 0:
+        raise ValueError("cannot compute normalisation statistics of an empty training split")
+    values = torch.arange(256, dtype=torch.float64) / 255
+    means, stds = [], []
+    for c in range(train.channels):
+        counts = torch.bincount(train.images[:, c].reshape(-1), minlength=256).double()
+        mean = (counts * values).sum() / counts.sum()
+        var = (counts * (values - mean) ** 2).sum() / counts.sum()
+        means.append(float(mean))
+        stds.append(float(var.sqrt()))
+    return tuple(means), tuple(stds)
+
+
+def allocate(counts: list[int], val_fraction: float, test_fraction: float
+             ) -> tuple[list[int], list[int]]:
+    """Per-class val and test sizes: largest-remainder rounding keeps each split's total at
+    round(N × fraction); a class with ≥ 3 images gets at least one image in every non-empty split,
+    and every class keeps at least one training image."""
+    val = _largest_remainder(counts, val_fraction)
+    test = _largest_remainder(counts, test_fraction)
+    for c, n in enumerate(counts):
+        if n >= 3:
+            val[c] = max(val[c], int(val_fraction > 0))
+            test[c] = max(test[c], int(test_fraction > 0))
+        while val[c] + test[c] > max(n - 1, 0):
+            if test[c] >= val[c]:
+                test[c] -= 1
+            else:
+                val[c] -= 1
+    return val, test
+
+
+def _largest_remainder(counts: list[int], fraction: float) -> list[int]:
+    quotas = [n * fraction for n in counts]
+    sizes = [math.floor(q) for q in quotas]
+    extra = math.floor(sum(quotas) + 0.5) - sum(sizes)
+    order = sorted(range(len(counts)), key=lambda c: (sizes[c] - quotas[c], c))
+    for c in order[:extra]:
+        sizes[c] += 1
+    return sizes
+
+
+def _split_indices(labels: Tensor, num_classes: int, val_fraction: float, test_fraction: float,
+                   seed: int) -> dict[str, Tensor]:
+    """Shuffle each class with one seeded generator and cut it into val | test | train."""
+    counts = torch.bincount(labels, minlength=num_classes).tolist()
+    n_val, n_test = allocate(counts, val_fraction, test_fraction)
+    generator = torch.Generator().manual_seed(seed)
+    parts: dict[str, list[Tensor]] = {"train": [], "val": [], "test": []}
+    for c in range(num_classes):
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        v, t = n_val[c], n_test[c]
+        parts["val"].append(idx[:v])
+        parts["test"].append(idx[v:v + t])
+        parts["train"].append(idx[v + t:])
+    # Sorted positions keep the source order inside each split (and make splits easy to compare).
+    return {name: torch.sort(torch.cat(p)).values if p else torch.zeros(0, dtype=torch.long)
+            for name, p in parts.items()}
+
+
+def _dedupe(splits: dict[str, ImageSet], named: dict[str, list[str]]
+           ) -> tuple[dict[str, ImageSet], dict[str, int]]:
+    """Drop val images whose content is in train, then test images whose content is in train or
+    the kept val images. Copies inside one split are reported but kept."""
+    seen = set(named["train"])
+    out, removed = dict(splits), {}
+    for name in ("val", "test"):
+        keep = [i for i, h in enumerate(named[name]) if h not in seen]
+        removed[name] = len(named[name]) - len(keep)
+        out[name] = splits[name].subset(torch.tensor(keep, dtype=torch.long))
+        seen.update(named[name][i] for i in keep)
+    return out, removed
+
+
+def _duplicates(named: dict[str, list[str]]) -> dict:
+    """Counts of exact duplicates within and across the named hash lists, with a few examples.
+
+    ``within[split]``: groups of identical images and the redundant copies they hold.
+    ``across["val↔train"]``: val images whose content also occurs in train, with (val, train) pairs.
+    """
+    where = {name: _positions(hashes) for name, hashes in named.items()}
+    within = {}
+    for name, pos in where.items():
+        groups = [p for p in pos.values() if len(p) > 1]
+        within[name] = {"groups": len(groups), "redundant": sum(len(g) - 1 for g in groups),
+                        "examples": groups[:EXAMPLES]}
+    across = {}
+    names = list(named)
+    for j, later in enumerate(names):
+        for earlier in names[:j]:
+            pairs = [[i, where[earlier][h][0]] for i, h in enumerate(named[later])
+                     if h in where[earlier]]
+            across[f"{later}↔{earlier}"] = {"count": len(pairs), "examples": pairs[:EXAMPLES]}
+    return {"within": within, "across": across}
+
+
+def _positions(hashes: list[str]) -> dict[str, list[int]]:
+    pos: dict[str, list[int]] = defaultdict(list)
+    for i, h in enumerate(hashes):
+        pos[h].append(i)
+    return dict(pos)

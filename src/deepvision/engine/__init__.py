@@ -1,0 +1,8 @@
+"""Pure-torch training engine: one loop (``fit``) for scratch training, fine-tuning and beyond."""
+
+from deepvision.engine.config import TrainConfig
+from deepvision.engine.device import resolve_device
+from deepvision.engine.loop import FitResult, NonFiniteLossError, evaluate, fit, predict
+
+__all__ = ["FitResult", "NonFiniteLossError", "TrainConfig", "evaluate", "fit", "predict",
+           "resolve_device"]

@@ -1,0 +1,80 @@
+"""Frozen training configuration: what ``params:train`` becomes inside the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deepvision.config import check_choice, check_range
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "cosine", "onecycle", "multistep", "plateau")
+PRECISIONS = ("fp32", "bf16", "fp16")
+MONITORS = ("val_accuracy", "val_loss", "train_loss")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of the one training loop. Units are in the field comments."""
+
+    epochs: int = 30                      # full passes over the training split
+    batch_size: int = 128                 # images per optimiser step
+    eval_batch_size: int = 512            # images per evaluation forward pass
+    optimizer: str = "sgd"                # sgd | adamw
+    lr: float = 0.1                       # peak learning rate (after warm-up)
+    momentum: float = 0.9                 # SGD momentum / AdamW beta1
+    nesterov: bool = True                 # SGD only
+    weight_decay: float = 5e-4            # L2 (SGD) or decoupled (AdamW) decay
+    decay_norm_and_bias: bool = False     # False: no weight decay on norm weights and biases
+    schedule: str = "cosine"              # constant | cosine | onecycle | multistep | plateau
+    warmup_epochs: float = 0.0            # linear warm-up length, epochs (fractions allowed)
+    milestones: tuple[int, ...] = ()      # multistep: epochs at which lr *= gamma
+    gamma: float = 0.1                    # multistep / plateau decay factor
+    plateau_patience: int = 3             # plateau: epochs without improvement before decaying
+    min_lr_ratio: float = 0.0             # cosine / onecycle floor, fraction of lr
+    label_smoothing: float = 0.0          # cross-entropy label smoothing, 0..1
+    grad_clip_norm: float | None = None   # max global gradient L2 norm; null = no clipping
+    ema_decay: float | None = None        # EMA of weights per step (e.g. 0.999); null = off
+    monitor: str = "val_accuracy"         # metric choosing the best epoch and early stopping
+    patience: int | None = None           # early stopping: epochs without improvement; null = off
+    device: str = "auto"                  # auto → cuda, then mps, then cpu
+    precision: str = "fp32"               # fp32 | bf16 | fp16 (fp16 on CUDA only)
+    compile: bool = False                 # torch.compile the model
+    channels_last: bool = True            # NHWC memory format for conv nets
+    seed: int = 0                         # data order, augmentation and dropout randomness
+    deterministic: bool = False           # torch.use_deterministic_algorithms
+    threads: int | None = None            # CPU intra-op threads; null = torch's default
+    checkpoint_dir: str | None = "data/06_models/checkpoints"  # per-epoch checkpoints; null = none
+    run_name: str = "train"               # checkpoint file name inside checkpoint_dir
+    resume: bool = False                  # continue from checkpoint_dir/run_name.pt
+    progress: str = "auto"                # auto (bar on a TTY, else a line per epoch) | bar | line | off
+
+    def __post_init__(self) -> None:
+        check_range(self.epochs, "train.epochs", 1)
+        check_range(self.batch_size, "train.batch_size", 1)
+        check_range(self.eval_batch_size, "train.eval_batch_size", 1)
+        check_choice(self.optimizer, OPTIMIZERS, "train.optimizer")
+        check_range(self.lr, "train.lr", 0, low_open=True)
+        check_range(self.momentum, "train.momentum", 0, 1)
+        check_range(self.weight_decay, "train.weight_decay", 0)
+        check_choice(self.schedule, SCHEDULES, "train.schedule")
+        check_range(self.warmup_epochs, "train.warmup_epochs", 0, self.epochs)
+        check_range(self.gamma, "train.gamma", 0, 1, low_open=True)
+        check_range(self.min_lr_ratio, "train.min_lr_ratio", 0, 1)
+        check_range(self.label_smoothing, "train.label_smoothing", 0, 1)
+        if self.grad_clip_norm is not None:
+            check_range(self.grad_clip_norm, "train.grad_clip_norm", 0, low_open=True)
+        if self.ema_decay is not None:
+            check_range(self.ema_decay, "train.ema_decay", 0, 1, low_open=True)
+        check_choice(self.monitor, MONITORS, "train.monitor")
+        if self.patience is not None:
+            check_range(self.patience, "train.patience", 1)
+        check_choice(self.device.split(":")[0], DEVICES, "train.device")
+        check_choice(self.precision, PRECISIONS, "train.precision")
+        check_choice(self.progress, ("auto", "bar", "line", "off"), "train.progress")
+        for m in self.milestones:
+            check_range(m, "train.milestones", 1, self.epochs)
+
+    @property
+    def monitor_mode(self) -> str:
+        return "max" if self.monitor.endswith("accuracy") else "min"

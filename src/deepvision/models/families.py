@@ -1,0 +1,9 @@
+"""Imports every architecture family so their ``@register_model`` decorators run."""
+
+from deepvision.models import (  # noqa: F401
+    densenet,
+    lenet,
+    preact_resnet,
+    resnet_cifar,
+    vgg,
+)

@@ -1,0 +1,1 @@
+"""Kedro pipelines, one package per stage (a verb): ingest, prepare, build, train, evaluate."""

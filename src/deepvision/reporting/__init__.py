@@ -1,0 +1,1 @@
+"""Figures and tables for reports (matplotlib, pandas); no Kedro, no MLflow."""

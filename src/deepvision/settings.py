@@ -1,0 +1,13 @@
+"""Project settings: the parameter-validation hook and the config loader (base + local envs).
+
+kedro-mlflow registers its own hook through its entry point; it reads ``conf/*/mlflow.yml``.
+"""
+
+from deepvision.hooks import ValidateParamsHook
+
+HOOKS = (ValidateParamsHook(),)
+
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}

@@ -1,0 +1,93 @@
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deepvision.engine import NonFiniteLossError, fit
+from deepvision.engine import checkpoint as ckpt
+from deepvision.engine.checkpoint import CheckpointMismatchError
+
+
+def test_loss_falls_when_overfitting_one_batch(net, data, cfg):
+    x, y = data[0][:16], data[1][:16]
+    cfg = replace(cfg, epochs=40, schedule="constant", checkpoint_dir=None, weight_decay=0.0)
+    result = fit(net, (x, y), None, cfg)
+    losses = [r["train_loss"] for r in result.history]
+    assert losses[-1] < 0.2 * losses[0]
+    assert result.history[-1]["train_accuracy"] == 1.0
+
+
+def test_history_has_one_record_per_epoch_with_validation(net, data, cfg):
+    x, y = data
+    result = fit(net, (x, y), (x[:32], y[:32]), cfg)
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+                "epoch_seconds", "images_per_second"):
+        assert all(key in r for r in result.history)
+    assert result.best_epoch in (1, 2, 3)
+
+
+def test_fit_does_not_modify_the_input_model(net, data, cfg):
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    fit(net, data, None, cfg)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_best_epoch_weights_are_returned(net, data, cfg):
+    x, y = data
+    result = fit(net, (x, y), (x, y), replace(cfg, epochs=4, lr=0.3))
+    best = result.history[result.best_epoch - 1]["val_accuracy"]
+    assert best == max(r["val_accuracy"] for r in result.history)
+    # The returned weights reproduce the best epoch's validation accuracy.
+    with torch.no_grad():
+        acc = (result.model(x.float() / 255).argmax(1) == y).float().mean().item()
+    assert acc == pytest.approx(best)
+
+
+def test_early_stopping_stops(data, cfg):
+    from tests.engine.conftest import TinyNet
+
+    x, y = data
+    # A tiny lr and no batch norm: accuracy never improves after epoch 1, so patience 2 stops
+    # after epoch 3 of 10.
+    cfg = replace(cfg, epochs=10, patience=2, schedule="constant", lr=1e-12)
+    result = fit(TinyNet(norm=False), (x, y), (x, y), cfg)
+    assert len(result.history) == 3
+    assert result.best_epoch == 1
+
+
+def test_same_seed_gives_identical_histories(data, cfg):
+    from tests.engine.conftest import TinyNet
+
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        result = fit(TinyNet(), data, data, replace(cfg, checkpoint_dir=None))
+        runs.append([{k: v for k, v in r.items() if k not in ("epoch_seconds", "images_per_second")}
+                     for r in result.history])
+    assert runs[0] == runs[1]
+
+
+def test_non_finite_loss_names_epoch_and_step_and_keeps_checkpoint(net, data, cfg, tmp_path):
+    calls = {"n": 0}
+
+    def loss_fn(logits, target):
+        calls["n"] += 1
+        loss = F.cross_entropy(logits, target)
+        return loss * float("nan") if calls["n"] == 6 + 3 else loss  # epoch 2, step 3
+
+    with pytest.raises(NonFiniteLossError, match="epoch 2, step 3"):
+        fit(net, data, None, cfg, loss_fn=loss_fn)
+    saved = ckpt.load(tmp_path / "ckpt" / "t.pt")
+    assert saved["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
+
+
+def test_resume_continues_and_refuses_other_config(net, data, cfg):
+    fit(net, data, None, replace(cfg, epochs=3))
+    # Asking for the same run again resumes: the finished run is returned without more epochs.
+    done = fit(net, data, None, replace(cfg, epochs=3, resume=True))
+    assert [r["epoch"] for r in done.history] == [1, 2, 3]
+    with pytest.raises(CheckpointMismatchError, match=r"lr: 0\.05 → 0\.01"):
+        fit(net, data, None, replace(cfg, lr=0.01, resume=True))
