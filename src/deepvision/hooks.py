@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -29,3 +30,37 @@ class ValidateParamsHook:
             key = name.removeprefix("params:")
             if name.startswith("params:") and key in parsers:
                 parsers[key](catalog.load(name))
+
+
+class MlflowArtifactsHook:
+    """Logs every saved dataset whose catalog entry has ``metadata: {mlflow: {artifact_path: X}}``
+    as an artifact of the active MLflow run, in folder X.
+
+    kedro-mlflow's ``MlflowArtifactDataset`` does the same by wrapping the dataset, but with Kedro
+    1.7 a wrapped *versioned* dataset gets its own save timestamp, which the catalog refuses
+    (``VersionAlreadyExistsError``). Logging after the save keeps Kedro's versioning untouched.
+    """
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        self._catalog = catalog
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        import mlflow
+
+        dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
+        folder = ((getattr(dataset, "metadata", None) or {}).get("mlflow") or {}).get("artifact_path")
+        if folder is None or mlflow.active_run() is None:
+            return
+        mlflow.log_artifact(str(saved_path(dataset)), artifact_path=folder)
+
+
+def saved_path(dataset: Any) -> Path:
+    """The file a (possibly versioned) dataset has just written."""
+    if getattr(dataset, "_version", None) is not None:
+        return Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
+    return Path(str(dataset._filepath))

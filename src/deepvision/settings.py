@@ -3,11 +3,13 @@
 kedro-mlflow registers its own hook through its entry point; it reads ``conf/*/mlflow.yml``.
 """
 
-from deepvision.hooks import ValidateParamsHook
+from deepvision.hooks import MlflowArtifactsHook, ValidateParamsHook
 
-HOOKS = (ValidateParamsHook(),)
+HOOKS = (ValidateParamsHook(), MlflowArtifactsHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An environment overrides single keys (conf/test: just train.epochs), not whole blocks.
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -80,8 +80,8 @@ def load_source(cfg: SourceConfig) -> SourceResult:
     train, test, details = loaders[cfg.source](cfg)
     sets = {"train": train, "test": test}
     report = {"source": cfg.source, **details,
-              "splits": {name: s.class_counts() for name, s in sets.items() if s is not None},
-              "duplicates": duplicate_report(sets)}
+              "splits": {name: s.class_counts() for name, s in sets.items() if s is not None}}
+    report.setdefault("duplicates", duplicate_report(sets))
     report.setdefault("image_sizes", _size_histogram(train, test))
     report.setdefault("modes", _mode_histogram(train, test))
     return SourceResult(train, test, report)
@@ -121,8 +121,10 @@ def expected_files(name: str, root: Path) -> list[Path]:
         return [raw / Path(f).name.removesuffix(".gz") for f, _ in cls.resources]
     if name == "SVHN":
         return [root / cls.split_list[s][1] for s in ("train", "test")]
-    files = cls.train_list + cls.test_list  # CIFAR10, CIFAR100, STL10
-    return [root / cls.base_folder / f for f, _ in files]
+    files = [f for f, _ in cls.train_list + cls.test_list]  # CIFAR10, CIFAR100, STL10
+    if hasattr(cls, "meta"):  # CIFAR's class names
+        files.append(cls.meta["filename"])
+    return [root / cls.base_folder / f for f in files]
 
 
 def _mnist_legacy_exists(name: str, root: Path) -> bool:
@@ -287,8 +289,8 @@ def _decode(path: str, image_size: int | None) -> _Decoded:
                                           f"of {Image.MAX_IMAGE_PIXELS} (ingest.max_image_pixels)")
     except UnidentifiedImageError:
         return _Decoded(None, "", (0, 0), "not a readable image (PIL cannot identify it)")
-    except Exception as e:  # noqa: BLE001 — any decoder failure means: skip this file and say why
-        kind = "truncated" if "truncated" in str(e) else "cannot decode"
+    except Exception as e:  # any decoder failure (OSError, SyntaxError, ...): skip, say why
+        kind = "truncated" if "truncated" in str(e).lower() else "cannot decode"
         return _Decoded(None, "", (0, 0), f"{kind}: {type(e).__name__}: {e}")
     if image_size and size != (image_size, image_size):
         resized = Image.fromarray(array).resize((image_size, image_size), Image.Resampling.BILINEAR)
@@ -350,7 +352,8 @@ def _load_folder(cfg: SourceConfig) -> tuple[ImageSet, ImageSet | None, dict]:
     root = Path(cfg.root)
     scan = _scan_folder(root)
     classes = _class_names(scan, root)
-    entries = [(split, classes.index(c), p) for split, by_class in scan.files.items()
+    label = {name: i for i, name in enumerate(classes)}
+    entries = [(split, label[c], p) for split, by_class in scan.files.items()
                for c, files in by_class.items() for p in files]
     decoded = _decode_all([p for _, _, p in entries], cfg)
     scan.skipped += [{"path": _rel(p, root), "reason": d.reason}
@@ -364,8 +367,22 @@ def _load_folder(cfg: SourceConfig) -> tuple[ImageSet, ImageSet | None, dict]:
                "channels": channels, "resized_to": cfg.image_size,
                "image_sizes": dict(Counter(f"{d.size[0]}x{d.size[1]}" for *_, d in good)),
                "modes": dict(Counter(d.mode for *_, d in good)),
-               "skipped": scan.skipped, "hidden_ignored": scan.hidden}
+               "skipped": scan.skipped, "hidden_ignored": scan.hidden,
+               "duplicates": _with_paths(duplicate_report(sets), good, root)}
     return sets["train"], sets.get("test"), details
+
+
+def _with_paths(report: dict, good: list[tuple], root: Path) -> dict:
+    """Duplicate examples as file paths instead of positions: a person has to find the files."""
+    paths: dict[str, list[str]] = {}
+    for split, _, path, _ in good:
+        paths.setdefault(split, []).append(_rel(path, root))
+    for split, within in report["within"].items():
+        within["examples"] = [[paths[split][i] for i in group] for group in within["examples"]]
+    for pair, across in report["across"].items():
+        later, earlier = pair.split("↔")
+        across["examples"] = [[paths[later][i], paths[earlier][j]] for i, j in across["examples"]]
+    return report
 
 
 def _check_decoded(good: list[tuple], scan: _Scan, classes: tuple[str, ...], root: Path,
@@ -374,10 +391,10 @@ def _check_decoded(good: list[tuple], scan: _Scan, classes: tuple[str, ...], roo
     if not good:
         reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in scan.skipped[:5])
         raise ValueError(f"no readable images under {root} (first refusals: {reasons or 'none'})")
-    present = {(s, y) for s, y, _, _ in good}
+    present = {(s, classes[y]) for s, y, _, _ in good}
     for split, by_class in scan.files.items():
         for name in by_class:
-            if (split, classes.index(name)) not in present:
+            if (split, name) not in present:
                 raise ValueError(f"every image of class {name!r} ({split}) under {root} was "
                                  "refused; see the skipped files in the report, fix or remove them")
     sizes = Counter(d.size for *_, d in good)

@@ -59,6 +59,8 @@ def stratified_split(data: ImageSet, cfg: SplitConfig, test: ImageSet | None = N
     report. With ``cfg.dedupe`` the val and test images that also occur in an earlier split are
     removed (train is never touched).
     """
+    if len(data) == 0:
+        raise ValueError("cannot split an empty ImageSet: the source yielded no images")
     test_fraction = 0.0 if test is not None else cfg.test_fraction
     parts = _split_indices(data.labels, data.num_classes, cfg.val_fraction, test_fraction, cfg.seed)
     hashes = hash_images(data.images)
@@ -91,11 +93,14 @@ def normalization_stats(train: ImageSet) -> tuple[tuple[float, ...], tuple[float
 
 def allocate(counts: list[int], val_fraction: float, test_fraction: float
              ) -> tuple[list[int], list[int]]:
-    """Per-class val and test sizes: largest-remainder rounding keeps each split's total at
-    round(N × fraction); a class with ≥ 3 images gets at least one image in every non-empty split,
-    and every class keeps at least one training image."""
-    val = _largest_remainder(counts, val_fraction)
-    test = _largest_remainder(counts, test_fraction)
+    """Per-class val and test sizes (train gets the rest).
+
+    Each split's size is round(N × fraction), and a class's share of it is its quota
+    n × split size / N rounded down or up, so class proportions in every split are within one
+    image of the source's. Then a class with ≥ 3 images gets at least one image in every split
+    with a non-zero fraction, and every class keeps a training image.
+    """
+    val, test = _round_table(counts, (val_fraction, test_fraction))
     for c, n in enumerate(counts):
         if n >= 3:
             val[c] = max(val[c], int(val_fraction > 0))
@@ -108,14 +113,34 @@ def allocate(counts: list[int], val_fraction: float, test_fraction: float
     return val, test
 
 
-def _largest_remainder(counts: list[int], fraction: float) -> list[int]:
-    quotas = [n * fraction for n in counts]
-    sizes = [math.floor(q) for q in quotas]
-    extra = math.floor(sum(quotas) + 0.5) - sum(sizes)
-    order = sorted(range(len(counts)), key=lambda c: (sizes[c] - quotas[c], c))
-    for c in order[:extra]:
-        sizes[c] += 1
-    return sizes
+def _round_table(counts: list[int], fractions: tuple[float, float]) -> tuple[list[int], list[int]]:
+    """Round the class × (val, test, train) quota table entry-wise, keeping rows summing to n.
+
+    A row whose three rounded-down quotas miss n by k must round k entries up ("ups"); val and
+    test hand their round-ups (split size minus the rounded-down sum) to the rows that most need
+    one — two ups outstanding first, then the largest remainder — and train takes the rest.
+    """
+    total = sum(counts)
+    if total == 0:
+        return [0] * len(counts), [0] * len(counts)
+    split_sizes = [math.floor(total * f + 0.5) for f in fractions]
+    # Quotas against the rounded split sizes, so column sums are whole and proportions exact.
+    quotas = [[n * size / total for size in split_sizes] for n in counts]
+    sizes = [[_floor(q) for q in row] for row in quotas]
+    ups = [n - sum(row) - _floor(n - sum(q)) for n, row, q in zip(counts, sizes, quotas,
+                                                                   strict=True)]
+    for j, split_size in enumerate(split_sizes):
+        demand = split_size - sum(row[j] for row in sizes)
+        rows = [c for c in range(len(counts)) if ups[c] > 0 and quotas[c][j] > sizes[c][j]]
+        rows.sort(key=lambda c: (-ups[c], sizes[c][j] - quotas[c][j], c))
+        for c in rows[:max(demand, 0)]:
+            sizes[c][j] += 1
+            ups[c] -= 1
+    return [row[0] for row in sizes], [row[1] for row in sizes]
+
+
+def _floor(x: float) -> int:
+    return math.floor(x + 1e-9)  # 6.9999999999 from float products is 7
 
 
 def _split_indices(labels: Tensor, num_classes: int, val_fraction: float, test_fraction: float,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -84,7 +84,8 @@ def _check_interval(value: tuple[float, ...], key: str, low: float, high: float 
                     ) -> None:
     if len(value) != 2 or not low < value[0] <= value[1] or (high is not None and value[1] > high):
         upper = "" if high is None else f" and <= {high}"
-        raise ConfigError(f"{key}={list(value)!r} must be [min, max] with {low} < min <= max{upper}")
+        raise ConfigError(f"{key}={list(value)!r} must be [min, max] with "
+                          f"{low} < min <= max{upper}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +127,9 @@ class BatchAugment:
     def _mix(self, x: Tensor, labels: Tensor, generator: torch.Generator | None
              ) -> tuple[Tensor, Tensor]:
         cfg = self.cfg
+        if not self.num_classes:
+            raise ValueError("mixup/cutmix produce N×K soft targets: pass num_classes to "
+                             "build_augment (e.g. train_split.num_classes)")
         if _uniform(generator, 1).item() >= cfg.mix_prob:
             return x, mix_targets(labels, labels, 1.0, self.num_classes)
         use_cutmix = cfg.cutmix_alpha > 0 and (
@@ -139,25 +143,33 @@ class BatchAugment:
 
 def build_augment(cfg: AugmentConfig, mean: Sequence[float], std: Sequence[float],
                   num_classes: int | None = None) -> BatchAugment:
-    """The training augmentation; ``num_classes`` is needed for mixup/cutmix soft targets."""
+    """The training augmentation. ``num_classes`` sizes the soft targets of mixup/cutmix; without
+    it a mixing policy still builds (the preview needs no targets) but refuses to train."""
+    if mean is None or std is None:
+        raise ValueError("normalisation statistics are missing: compute them on the train split "
+                         "(split.stratified_split / normalization_stats) first")
     if len(mean) != len(std):
         raise ValueError(f"mean has {len(mean)} channels but std has {len(std)}")
-    if cfg.mixes and not num_classes:
-        raise ValueError("mixup/cutmix produce soft targets: pass num_classes to build_augment")
     return BatchAugment(cfg, tuple(mean), tuple(std), num_classes)
 
 
 def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
     """(x / 255 − mean) / std for uint8 input (float input is taken as [0, 1]); evaluation uses
-    this alone. The memory format of ``images`` is kept."""
-    if images.shape[1] != len(mean):
-        raise ValueError(f"images have {images.shape[1]} channels but the statistics have "
-                         f"{len(mean)}")
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    this alone. The input is not modified and its memory format is kept."""
+    n, c, h, w = images.shape
+    if c != len(mean):
+        raise ValueError(f"images have {c} channels but the statistics have {len(mean)}")
     unit = 1 / 255 if images.dtype == torch.uint8 else 1.0
-    # One float copy (the input is never modified), then in-place: x·(unit/std) − mean/std.
-    return images.to(torch.float32, copy=True).mul_(unit / std_t).sub_(mean_t / std_t)
+    scale = torch.tensor([unit / s for s in std], device=images.device)
+    shift = torch.tensor([m / s for m, s in zip(mean, std, strict=True)], device=images.device)
+    if _memory_format(images) == torch.channels_last:
+        # Broadcasting along the innermost axis (C = 3) is slow; repeating the factors along a
+        # whole H row is ~4× faster (measured on 512×3×32×32).
+        rows = images.permute(0, 2, 3, 1).reshape(n * h, w * c)
+        out = rows.to(torch.float32, copy=True).mul_(scale.repeat(w)).sub_(shift.repeat(w))
+        return out.view(n, h, w, c).permute(0, 3, 1, 2)
+    out = images.to(torch.float32, copy=True)
+    return out.mul_(scale.view(1, c, 1, 1)).sub_(shift.view(1, c, 1, 1))
 
 
 # --- geometric ------------------------------------------------------------------------------------
@@ -186,7 +198,7 @@ def random_crop_flip(images: Tensor, padding: int, flip: bool, generator: torch.
 
 
 def _fold(index: Tensor, size: int, pad_mode: str) -> Tensor:
-    """Map out-of-range positions back inside: mirrored (reflect) or clamped (zeros, masked later)."""
+    """Bring out-of-range positions inside: mirrored (reflect) or clamped (zeros, masked later)."""
     if pad_mode == "reflect":
         index = index.abs()
         return torch.where(index >= size, 2 * (size - 1) - index, index)
@@ -199,8 +211,10 @@ def _gather_pixels(images: Tensor, flat_index: Tensor) -> Tensor:
     n, c, h, w = images.shape
     index = flat_index.reshape(n, h * w)
     if _memory_format(images) == torch.channels_last:
-        pixels = images.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view: NHWC is contiguous
-        out = pixels.gather(1, index[:, :, None].expand(n, h * w, c))
+        # NHWC: copy whole C-byte pixels; index_select beats gather here (measured ~1.7×).
+        pixels = images.permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view: NHWC is contiguous
+        offsets = torch.arange(n, device=images.device)[:, None] * (h * w)
+        out = pixels.index_select(0, (index + offsets).reshape(-1))
         return out.view(n, h, w, c).permute(0, 3, 1, 2)
     out = images.reshape(n, c, h * w).gather(2, index[:, None, :].expand(n, c, h * w))
     return out.view(n, c, h, w)
@@ -213,7 +227,8 @@ def random_affine(images: Tensor, degrees: float, translate: float, scale: tuple
     dev = images.device
     angle = _uniform(generator, n, -degrees, degrees, dev) * (math.pi / 180)
     zoom = _uniform(generator, n, scale[0], scale[1], dev)
-    shift = _uniform(generator, 2 * n, -2 * translate, 2 * translate, dev).view(2, n)  # [-1, 1] units
+    # Shifts in affine_grid's [-1, 1] units: a full width is 2.
+    shift = _uniform(generator, 2 * n, -2 * translate, 2 * translate, dev).view(2, n)
     cos, sin = angle.cos() / zoom, angle.sin() / zoom
     # theta maps output to input coordinates normalised per axis; h/w keeps angles true on
     # non-square images.
@@ -332,6 +347,7 @@ def augmentation_preview(images: Tensor, augment: BatchAugment, n: int = 8, rows
     """uint8 grid (3×H×W): ``n`` originals in the first row, ``rows`` augmented rows below."""
     originals = images[:n]
     labels = torch.zeros(len(originals), dtype=torch.long, device=images.device)
+    augment = replace(augment, num_classes=augment.num_classes or 1)  # targets are not shown
     mean = torch.tensor(augment.mean, device=images.device).view(1, -1, 1, 1)
     std = torch.tensor(augment.std, device=images.device).view(1, -1, 1, 1)
     augmented = []

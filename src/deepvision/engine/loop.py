@@ -25,7 +25,7 @@ from deepvision.config import to_dict
 from deepvision.engine import checkpoint as ckpt
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.device import autocast, resolve_device, set_determinism, set_threads
-from deepvision.engine.optim import LRSchedule, build_optimizer
+from deepvision.engine.optim import NORM_LAYERS, LRSchedule, build_optimizer
 from deepvision.engine.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def train_one_epoch(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, ep
                     transform: TrainTransform, loss_fn: LossFn,
                     device: torch.device) -> dict[str, float]:
     """One pass over ``x``/``y`` (already on ``device``) in a seeded random order."""
-    model.train()
+    train_mode(model)
     gen = torch.Generator(device=x.device).manual_seed(cfg.seed * 1_000_003 + epoch)
     steps = max(1, len(x) // cfg.batch_size)
     order = torch.randperm(len(x), generator=gen, device=x.device)
@@ -209,6 +209,16 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig,
     y = y.cpu()
     return {"loss": F.cross_entropy(logits, y).item(),
             "accuracy": (logits.argmax(1) == y).float().mean().item()}
+
+
+def train_mode(model: nn.Module) -> None:
+    """``model.train()``, except norm layers whose parameters are all frozen: they stay in eval
+    mode so a frozen backbone's running statistics do not drift (linear probing)."""
+    model.train()
+    for m in model.modules():
+        params = list(m.parameters(recurse=False))
+        if isinstance(m, NORM_LAYERS) and params and not any(p.requires_grad for p in params):
+            m.eval()
 
 
 def _cross_entropy(label_smoothing: float) -> LossFn:

@@ -11,7 +11,7 @@ from torch import nn
 
 from deepvision.engine.config import TrainConfig
 
-_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
 
 
 def no_decay_names(model: nn.Module) -> set[str]:
@@ -19,7 +19,7 @@ def no_decay_names(model: nn.Module) -> set[str]:
     names = set()
     for mod_name, module in model.named_modules():
         for p_name, _ in module.named_parameters(recurse=False):
-            if p_name == "bias" or isinstance(module, _NORMS):
+            if p_name == "bias" or isinstance(module, NORM_LAYERS):
                 names.add(f"{mod_name}.{p_name}" if mod_name else p_name)
     return names
 

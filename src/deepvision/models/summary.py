@@ -87,3 +87,20 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
     finally:
         for m, training in modes:
             m.training = training
+
+
+def model_card(model: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]:
+    """Name, arguments, size and cost of ``model`` at ``input_shape`` (C, H, W), with its layers."""
+    total, trainable = count_parameters(model)
+    spec = getattr(model, "spec", None)
+    return {
+        "name": spec.name if spec is not None else type(model).__name__,
+        "spec": spec.to_dict() if spec is not None else None,
+        "input_shape": list(input_shape),
+        "parameters": total,
+        "trainable_parameters": trainable,
+        "macs_per_image": count_macs(model, input_shape),
+        "size_mb": round(model_size_mb(model), 3),
+        "layers": [{**row, "output_shape": list(row["output_shape"])}
+                   for row in layer_summary(model, input_shape)],
+    }

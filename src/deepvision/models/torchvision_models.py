@@ -37,7 +37,7 @@ def torchvision_names() -> list[str]:
 
 
 def check_torchvision_name(name: str) -> None:
-    """Fail with the known names (closest first) if torchvision has no classifier ``name``."""
+    """Fail with close matches and all known names if torchvision has no classifier ``name``."""
     names = torchvision_names()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=3)

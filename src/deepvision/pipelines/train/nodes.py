@@ -20,7 +20,8 @@ def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: Imag
                 train: dict[str, Any], augment: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
     """Fit the model with the configured loop and augmentation; keep the best epoch's weights."""
     cfg = parse_train(train)
-    policy = build_augment(parse_augment(augment), train_split.mean, train_split.std)
+    policy = build_augment(parse_augment(augment), train_split.mean, train_split.std,
+                           num_classes=train_split.num_classes)
     result = fit(initial_model, (train_split.images, train_split.labels),
                  (val_split.images, val_split.labels) if len(val_split) else None, cfg,
                  train_transform=policy,

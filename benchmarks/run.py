@@ -1,0 +1,53 @@
+"""``make bench``: benchmarks (not tests). Prints a table and writes data/08_reporting/bench.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from benchmarks.training_loop import compare
+
+OUT = Path("data/08_reporting/bench.json")
+
+
+def run(only: set[str] | None = None) -> dict[str, list[dict]]:
+    suites = {
+        "training_loop": lambda: [
+            compare("resnet18", 32, n_images=512, batch_size=64),
+            compare("lenet5", 32, n_images=8192, batch_size=128),
+        ],
+    }
+    return {name: fn() for name, fn in suites.items() if only is None or name in only}
+
+
+def table(results: dict[str, list[dict]]) -> str:
+    lines = []
+    for suite, rows in results.items():
+        lines.append(f"\n## {suite}")
+        keys = list(rows[0])
+        lines.append(" | ".join(keys))
+        lines.append(" | ".join("---" for _ in keys))
+        lines.extend(" | ".join(str(r[k]) for k in keys) for r in rows)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", help="suites to run (default: all)")
+    args = parser.parse_args()
+    results = run(set(args.only) if args.only else None)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({"machine": {"cpu_threads": torch.get_num_threads(),
+                                           "torch": torch.__version__,
+                                           "python": platform.python_version()},
+                               **results}, indent=2))
+    print(table(results))
+    print(f"\nwritten to {OUT}")
+
+
+if __name__ == "__main__":
+    main()

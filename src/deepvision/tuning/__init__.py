@@ -1,0 +1,17 @@
+"""Hyperparameter search (Optuna) around the one training loop; imports neither Kedro nor MLflow."""
+
+from deepvision.tuning.plots import study_figures
+from deepvision.tuning.search import (
+    SearchResult,
+    TrialReporter,
+    TuneCallbacks,
+    best_params_nested,
+    make_training_objective,
+    open_study,
+    run_search,
+)
+from deepvision.tuning.space import TuneConfig, apply_params, check_combinations, suggest
+
+__all__ = ["SearchResult", "TrialReporter", "TuneCallbacks", "TuneConfig", "apply_params",
+           "best_params_nested", "check_combinations", "make_training_objective", "open_study",
+           "run_search", "study_figures", "suggest"]
