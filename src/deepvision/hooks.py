@@ -64,3 +64,28 @@ def saved_path(dataset: Any) -> Path:
     if getattr(dataset, "_version", None) is not None:
         return Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
     return Path(str(dataset._filepath))
+
+
+class MlflowWeightSourceHook:
+    """Makes ``mlflow:<uri>`` a weight source (``fine_tune.backbone: mlflow:runs:/<id>/model``):
+    the model bundle logged with a run is downloaded and loaded weights-only, never unpickled."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        from deepvision.models.pretrained import register_weight_source
+
+        register_weight_source("mlflow", mlflow_backbone)
+
+
+def mlflow_backbone(uri: str) -> Any:
+    """The project model bundle (``*.pt``) under an MLflow artifact URI, as a ``Backbone``."""
+    import mlflow
+
+    from deepvision.models.pretrained import load_backbone
+
+    path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    bundles = sorted(path.rglob("*.pt")) if path.is_dir() else [path]
+    if not bundles:
+        raise FileNotFoundError(f"no model bundle (*.pt) under MLflow artifact {uri}; log one "
+                                "with a run (trained_model is logged to the folder 'model')")
+    return load_backbone(f"checkpoint:{bundles[0]}")

@@ -3,9 +3,9 @@
 kedro-mlflow registers its own hook through its entry point; it reads ``conf/*/mlflow.yml``.
 """
 
-from deepvision.hooks import MlflowArtifactsHook, ValidateParamsHook
+from deepvision.hooks import MlflowArtifactsHook, MlflowWeightSourceHook, ValidateParamsHook
 
-HOOKS = (ValidateParamsHook(), MlflowArtifactsHook())
+HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -31,7 +31,7 @@ def test_all_families_are_registered():
 
 
 @pytest.mark.parametrize("in_channels", [1, 3])
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(pretrained=False))
 def test_forward_backward(name, in_channels):
     torch.manual_seed(0)
     model = create_model(name, NUM_CLASSES, in_channels)  # built once: init dominates the cost
@@ -44,7 +44,7 @@ def test_forward_backward(name, in_channels):
         assert all(g is not None and torch.isfinite(g).all() for g in grads), size
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(pretrained=False))
 def test_channels_last_matches_contiguous(name):
     # Odd size: ceil-mode and adaptive pools must cope; nothing may .view a channels_last tensor.
     model = create_model(name, NUM_CLASSES, 3).eval()

@@ -203,3 +203,13 @@ def _positions(hashes: list[str]) -> dict[str, list[int]]:
     for i, h in enumerate(hashes):
         pos[h].append(i)
     return dict(pos)
+
+
+def labelled_subset(data: ImageSet, fraction: float, seed: int = 0) -> ImageSet:
+    """A seeded, stratified ``fraction`` of ``data`` (statistics kept): the labels a user has."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return data
+    kept = _split_indices(data.labels, data.num_classes, 1 - fraction, 0.0, seed)["train"]
+    return data.subset(kept)

@@ -5,5 +5,6 @@ from deepvision.models import (  # noqa: F401
     lenet,
     preact_resnet,
     resnet_cifar,
+    transfer,
     vgg,
 )

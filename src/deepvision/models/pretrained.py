@@ -58,6 +58,12 @@ class Backbone:
 
 
 Resolver = Callable[[str], Backbone]
+_REGISTERED: dict[str, Resolver] = {}
+
+
+def register_weight_source(prefix: str, resolver: Resolver) -> None:
+    """Add a weight source for every later ``load_backbone`` (the Kedro layer adds ``mlflow``)."""
+    _REGISTERED[prefix] = resolver
 
 
 def load_backbone(source: str, cache_dir: str | os.PathLike[str] | None = None, *,
@@ -74,7 +80,7 @@ def load_backbone(source: str, cache_dir: str | os.PathLike[str] | None = None, 
         "torchvision": lambda ref: _load_torchvision(ref, cache_dir, allow_download),
         "checkpoint": _load_checkpoint,
     }
-    extra = dict(resolvers or {})
+    extra = {**_REGISTERED, **(resolvers or {})}
     if clash := sorted(set(builtin) & set(extra)):
         raise ValueError(f"resolver prefix(es) {', '.join(clash)} would shadow the built-in ones")
     table = {**builtin, **extra}

@@ -15,6 +15,7 @@ from torch import nn
 
 ModelFactory = Callable[..., nn.Module]
 _REGISTRY: dict[str, ModelFactory] = {}
+_PRETRAINED: set[str] = set()  # names whose factory loads pretrained weights
 TORCHVISION_PREFIX = "tv:"
 
 
@@ -37,23 +38,28 @@ class ModelSpec:
                    dict(d.get("kwargs", {})))
 
 
-def register_model(fn: ModelFactory | None = None, *, name: str | None = None):
-    """Register ``fn`` under ``name`` (default: its ``__name__``); usable bare or with arguments."""
+def register_model(fn: ModelFactory | None = None, *, name: str | None = None,
+                   pretrained: bool = False):
+    """Register ``fn`` under ``name`` (default: its ``__name__``); usable bare or with arguments.
+    ``pretrained`` marks factories that load pretrained weights (not built from scratch)."""
 
     def add(f: ModelFactory) -> ModelFactory:
         key = name or f.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} is registered twice")
         _REGISTRY[key] = f
+        if pretrained:
+            _PRETRAINED.add(key)
         return f
 
     return add(fn) if fn is not None else add
 
 
-def list_models() -> list[str]:
-    """The names ``create_model`` knows (``tv:<name>`` also accepts any torchvision classifier)."""
+def list_models(pretrained: bool | None = None) -> list[str]:
+    """The names ``create_model`` knows (``tv:<name>`` also accepts any torchvision classifier);
+    ``pretrained=False`` lists only the from-scratch architectures, ``True`` only the others."""
     _import_families()
-    return sorted(_REGISTRY)
+    return sorted(n for n in _REGISTRY if pretrained is None or (n in _PRETRAINED) == pretrained)
 
 
 def check_model_name(name: str) -> None:

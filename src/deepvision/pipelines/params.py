@@ -10,12 +10,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from deepvision.config import from_dict
+from deepvision.config import ConfigError, from_dict
 from deepvision.data.sources import SourceConfig
 from deepvision.data.split import SplitConfig
 from deepvision.data.transforms import AugmentConfig
 from deepvision.engine.config import TrainConfig
+from deepvision.engine.transfer import FineTuneConfig
 from deepvision.models.registry import ModelConfig
+from deepvision.tuning import TuneConfig
 
 parse_ingest = partial(from_dict, SourceConfig, key="ingest")
 parse_split = partial(from_dict, SplitConfig, key="split")
@@ -23,10 +25,42 @@ parse_augment = partial(from_dict, AugmentConfig, key="augment")
 parse_model = partial(from_dict, ModelConfig, key="model")
 parse_train = partial(from_dict, TrainConfig, key="train")
 
+parse_fine_tune = partial(from_dict, FineTuneConfig, key="fine_tune")
+
+
+def parse_tune(tune: dict[str, Any]) -> TuneConfig:
+    cfg = from_dict(TuneConfig, tune, "tune")
+    if cfg.retrain_best:
+        # A Kedro pipeline cannot branch on a parameter, and a retrain inside `tune` would log
+        # the base train.* values as its MLflow params; the README's two commands do it properly.
+        raise ConfigError("tune.retrain_best: true is not supported by `kedro run`; after the "
+                          "search, retrain with best_params.yml as the README shows (section "
+                          "'Hyperparameter search', retrain), and set tune.retrain_best: false")
+    return cfg
+
+
+# The evaluate and study configs live with their pipelines, whose nodes import this module: a
+# top-level import here would be circular, so they are imported when first parsed.
+def parse_evaluate(evaluate: dict[str, Any]) -> Any:
+    from deepvision.pipelines.evaluate.config import EvaluateConfig
+
+    return from_dict(EvaluateConfig, evaluate, key="evaluate")
+
+
+def parse_study(study: dict[str, Any]) -> Any:
+    from deepvision.pipelines.study.config import StudyConfig
+
+    return from_dict(StudyConfig, study, key="study")
+
+
 PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "ingest": parse_ingest,
     "split": parse_split,
     "augment": parse_augment,
     "model": parse_model,
     "train": parse_train,
+    "evaluate": parse_evaluate,
+    "study": parse_study,
+    "fine_tune": parse_fine_tune,
+    "tune": parse_tune,
 }
