@@ -85,8 +85,13 @@ def test_table_markdown_and_pareto_plots():
     figures = pareto_plots(table)
     assert [f.axes[0].get_title() for f in figures] == [
         "Test accuracy vs parameters", "Test accuracy vs MACs per image",
-        "Test accuracy vs training time (s)"]
+        "Test accuracy vs training time"]
+    assert [f.axes[0].get_xlabel() for f in figures] == [
+        "parameters (millions)", "MACs per image (millions)", "training time (s)"]
     assert all(f.axes[0].get_ylabel() == "test accuracy" for f in figures)
+    front = next(line for line in figures[0].axes[0].get_lines()
+                 if line.get_label() == "Pareto front")
+    assert list(front.get_xdata()) == [0.001, 0.009]
 
 
 @pytest.mark.parametrize(("study", "message"), [

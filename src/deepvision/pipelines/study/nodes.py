@@ -95,8 +95,12 @@ def study_runs(*runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def pareto_plots(study_report: pd.DataFrame) -> tuple[Figure, Figure, Figure]:
     """Test accuracy against parameters, MACs and training time, Pareto fronts joined."""
-    rows = study_report.to_dict("records")
-    return tuple(pareto_figure(rows, x, "test_accuracy", "architecture", label, "test accuracy",
-                               title=f"Test accuracy vs {label}")
-                 for x, label in (("parameters", "parameters"), ("macs", "MACs per image"),
-                                  ("train_seconds", "training time (s)")))
+    # Millions read better on the log axis (0.1, 1, 10) than 1e+05, 1e+06, 1e+07.
+    rows = [{**r, "parameters_m": r["parameters"] / 1e6, "macs_m": r["macs"] / 1e6}
+            for r in study_report.to_dict("records")]
+    axes = (("parameters_m", "parameters", "parameters (millions)"),
+            ("macs_m", "MACs per image", "MACs per image (millions)"),
+            ("train_seconds", "training time", "training time (s)"))
+    return tuple(pareto_figure(rows, x, "test_accuracy", "architecture", x_label,
+                               "test accuracy", title=f"Test accuracy vs {what}")
+                 for x, what, x_label in axes)
