@@ -53,10 +53,12 @@ class MlflowArtifactsHook:
         import mlflow
 
         dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
-        folder = ((getattr(dataset, "metadata", None) or {}).get("mlflow") or {}).get("artifact_path")
-        if folder is None or mlflow.active_run() is None:
+        options = (getattr(dataset, "metadata", None) or {}).get("mlflow") or {}
+        if "artifact_path" not in options or mlflow.active_run() is None:
             return
-        mlflow.log_artifact(str(saved_path(dataset)), artifact_path=folder)
+        mlflow.log_artifact(str(saved_path(dataset)), artifact_path=options["artifact_path"])
+        if options.get("log_model") == "pytorch":
+            log_pytorch_model(data, options["artifact_path"])
 
 
 def saved_path(dataset: Any) -> Path:
@@ -89,3 +91,22 @@ def mlflow_backbone(uri: str) -> Any:
         raise FileNotFoundError(f"no model bundle (*.pt) under MLflow artifact {uri}; log one "
                                 "with a run (trained_model is logged to the folder 'model')")
     return load_backbone(f"checkpoint:{bundles[0]}")
+
+
+def log_pytorch_model(model: Any, folder: str) -> None:
+    """Log ``model`` in MLflow's PyTorch flavour, with an input example and a signature, so the
+    MLflow UI shows it as a model (``mlflow.pytorch.load_model`` unpickles it: trust needed; the
+    project's own bundle beside it loads weights-only)."""
+    import mlflow
+    import numpy as np
+    import torch
+    from mlflow.models import infer_signature
+
+    meta = getattr(model, "meta", {})
+    shape = (1, model.spec.in_channels, *meta.get("image_size", (32, 32)))
+    example = np.random.default_rng(0).random(shape, dtype=np.float32)
+    with torch.no_grad():
+        output = model.eval()(torch.from_numpy(example)).numpy()
+    mlflow.pytorch.log_model(model, name=f"{folder}_pytorch", input_example=example,
+                             signature=infer_signature(example, output),
+                             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])

@@ -91,3 +91,17 @@ def test_resume_continues_and_refuses_other_config(net, data, cfg):
     assert [r["epoch"] for r in done.history] == [1, 2, 3]
     with pytest.raises(CheckpointMismatchError, match=r"lr: 0\.05 → 0\.01"):
         fit(net, data, None, replace(cfg, lr=0.01, resume=True))
+
+
+def test_two_gloo_processes_match_one_process_with_the_doubled_batch(data, cfg):
+    from tests.engine.conftest import TinyNet
+
+    torch.manual_seed(0)
+    model = TinyNet(norm=False)  # no batch norm: per-rank statistics would differ
+    base = replace(cfg, epochs=2, checkpoint_dir=None, threads=1, momentum=0.0)
+    single = fit(model, data, None, replace(base, batch_size=16))
+    parallel = fit(model, data, None, replace(base, batch_size=8, devices=2))
+    for k, v in single.model.state_dict().items():
+        torch.testing.assert_close(parallel.model.state_dict()[k], v, rtol=1e-4, atol=1e-5)
+    assert [r["train_loss"] for r in parallel.history] == pytest.approx(
+        [r["train_loss"] for r in single.history], rel=1e-4)

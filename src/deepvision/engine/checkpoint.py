@@ -14,7 +14,7 @@ RESUMABLE_KEYS = frozenset({"resume", "progress", "device", "threads", "checkpoi
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temp file in the same folder, then rename: a crash never leaves half a file."""
+    """``torch.save`` to a temp file in the same folder, then rename: never half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

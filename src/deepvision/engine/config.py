@@ -38,6 +38,8 @@ class TrainConfig:
     monitor: str = "val_accuracy"         # metric choosing the best epoch and early stopping
     patience: int | None = None           # early stopping: epochs without improvement; null = off
     device: str = "auto"                  # auto → cuda, then mps, then cpu
+    devices: int = 1                      # data-parallel processes on this machine (DDP)
+    sync_batchnorm: bool = False          # DDP: batch-norm statistics over the global batch
     precision: str = "fp32"               # fp32 | bf16 | fp16 (fp16 on CUDA only)
     compile: bool = False                 # torch.compile the model
     channels_last: bool = True            # NHWC memory format for conv nets
@@ -47,7 +49,7 @@ class TrainConfig:
     checkpoint_dir: str | None = "data/06_models/checkpoints"  # per-epoch checkpoints; null = none
     run_name: str = "train"               # checkpoint file name inside checkpoint_dir
     resume: bool = False                  # continue from checkpoint_dir/run_name.pt
-    progress: str = "auto"                # auto (bar on a TTY, else a line per epoch) | bar | line | off
+    progress: str = "auto"                # auto (TTY bar, else a line per epoch) | bar | line | off
 
     def __post_init__(self) -> None:
         check_range(self.epochs, "train.epochs", 1)
@@ -70,6 +72,7 @@ class TrainConfig:
         if self.patience is not None:
             check_range(self.patience, "train.patience", 1)
         check_choice(self.device.split(":")[0], DEVICES, "train.device")
+        check_range(self.devices, "train.devices", 1)
         check_choice(self.precision, PRECISIONS, "train.precision")
         check_choice(self.progress, ("auto", "bar", "line", "off"), "train.progress")
         for m in self.milestones:

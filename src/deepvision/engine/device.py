@@ -18,7 +18,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={name!r} but no CUDA device is visible; use 'auto' or 'cpu'")
+        raise RuntimeError(f"train.device={name!r} but no CUDA device is visible; "
+                           "use 'auto' or 'cpu'")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise RuntimeError(f"train.device={name!r} but MPS is not available; use 'auto' or 'cpu'")
     return device

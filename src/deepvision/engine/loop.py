@@ -1,9 +1,9 @@
 """The one training loop: ``fit`` → ``train_one_epoch`` / ``evaluate``. Fine-tuning, search and
 compression reuse it through configuration, a loss, a transform or a per-parameter lr scale.
 
-Data stays resident on the training device as uint8 tensors and is augmented there in batches, so the
-loop is a tight sequence of index → transform → forward → backward → step (``make bench`` compares it
-with a bare hand-written loop).
+Data stays resident on the training device as uint8 tensors and is augmented there in batches, so
+the loop is a tight sequence of index → transform → forward → backward → step (``make bench``
+compares it with a bare hand-written loop).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from deepvision.config import to_dict
 from deepvision.engine import checkpoint as ckpt
+from deepvision.engine import distributed
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.device import autocast, resolve_device, set_determinism, set_threads
 from deepvision.engine.optim import NORM_LAYERS, LRSchedule, build_optimizer
@@ -80,20 +81,28 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
     ``train_transform(x, y, generator)`` augments a batch already on the device; ``eval_transform``
     prepares inputs for evaluation; ``lr_scale(param_name)`` scales a parameter's learning rate
     (fine-tuning); ``fingerprint`` adds what else identifies the run (model, data) to the config
-    a checkpoint must match. Returns the best epoch's weights (a new module; ``model`` is not changed).
+    a checkpoint must match. Returns the best epoch's weights (a new module; ``model`` is not
+    changed). ``cfg.devices > 1`` trains data-parallel in that many local processes.
     """
+    ctx = distributed.context()
+    if cfg.devices > 1 and not ctx.active:
+        return _spawn_fit(model, train, val, cfg, train_transform=train_transform,
+                          eval_transform=eval_transform, loss_fn=loss_fn, lr_scale=lr_scale,
+                          fingerprint=fingerprint)
     set_threads(cfg.threads)
     set_determinism(cfg.deterministic)
-    device = resolve_device(cfg.device)
+    device = distributed.device_for(ctx, resolve_device(cfg.device))
     model = copy.deepcopy(model).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if ctx.active and cfg.sync_batchnorm:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     train_transform = train_transform or _plain_train_transform
     eval_transform = eval_transform or to_float
     loss_fn = loss_fn or _cross_entropy(cfg.label_smoothing)
     x_train, y_train = _resident(train, device)
     val_dev = _resident(val, device) if val is not None else None
-    steps = max(1, len(x_train) // cfg.batch_size)
+    steps = max(1, len(x_train) // (cfg.batch_size * ctx.world_size))
     optimizer = build_optimizer(model, cfg, lr_scale)
     schedule = LRSchedule(optimizer, cfg, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
@@ -103,27 +112,30 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
     state = _State()
     if path is not None and cfg.resume and path.exists():
         state = _restore(path, run_config, model, optimizer, schedule, scaler, ema)
-    elif path is not None and path.exists():
+    elif path is not None and path.exists() and ctx.is_main:
         log.warning("Starting afresh: %s is replaced after the first epoch (train.resume: true "
                     "continues from it instead).", path)
-    stepper = torch.compile(model) if cfg.compile else model
+    stepper = _data_parallel(model, ctx, device)
+    stepper = torch.compile(stepper) if cfg.compile else stepper
     eval_model = ema.module if ema is not None else model
     while state.epoch < cfg.epochs and not _stop_early(state, cfg):
         epoch = state.epoch + 1
         start = time.perf_counter()
-        train_metrics = train_one_epoch(stepper, x_train, y_train, cfg, epoch, optimizer, schedule,
-                                        scaler, ema, train_transform, loss_fn, device)
+        train_metrics = _out_of_memory_guard(cfg)(train_one_epoch)(
+            stepper, x_train, y_train, cfg, epoch, optimizer, schedule, scaler, ema,
+            train_transform, loss_fn, device, ctx)
         seconds = time.perf_counter() - start
         val_metrics = (evaluate(eval_model, *val_dev, cfg, eval_transform, device)
                        if val_dev is not None else {})
         record = {"epoch": epoch, **train_metrics,
                   **{f"val_{k}": v for k, v in val_metrics.items()},
                   "lr": schedule.lr, "epoch_seconds": seconds,
-                  "images_per_second": steps * cfg.batch_size / seconds}
+                  "images_per_second": steps * cfg.batch_size * ctx.world_size / seconds}
         _end_epoch(state, record, cfg, schedule, eval_model)
-        if path is not None:
+        if path is not None and ctx.is_main:
             _save(path, run_config, state, model, optimizer, schedule, scaler, ema)
-        _log_epoch(record, cfg)
+        if ctx.is_main:
+            _log_epoch(record, cfg)
         if on_epoch_end is not None:
             on_epoch_end(record)
     best = copy.deepcopy(eval_model)
@@ -139,19 +151,24 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
 def train_one_epoch(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, epoch: int,
                     optimizer: torch.optim.Optimizer, schedule: LRSchedule,
                     scaler: torch.amp.GradScaler, ema: nn.Module | None,
-                    transform: TrainTransform, loss_fn: LossFn,
-                    device: torch.device) -> dict[str, float]:
-    """One pass over ``x``/``y`` (already on ``device``) in a seeded random order."""
+                    transform: TrainTransform, loss_fn: LossFn, device: torch.device,
+                    ctx: distributed.DistContext = distributed.SINGLE) -> dict[str, float]:
+    """One pass over ``x``/``y`` (already on ``device``) in a seeded random order; under DDP every
+    rank draws the same order and takes its slice of each global batch."""
     train_mode(model)
     gen = torch.Generator(device=x.device).manual_seed(cfg.seed * 1_000_003 + epoch)
-    steps = max(1, len(x) // cfg.batch_size)
+    global_batch = cfg.batch_size * ctx.world_size
+    steps = max(1, len(x) // global_batch)
     order = torch.randperm(len(x), generator=gen, device=x.device)
+    if ctx.active:  # augmentation randomness differs per rank, the data order does not
+        gen.manual_seed(cfg.seed * 1_000_003 + epoch + 7919 * ctx.rank)
     losses = torch.zeros(steps, device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     progress = Progress(steps, f"epoch {epoch}/{cfg.epochs}", cfg.progress)
     for step in range(steps):
-        idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        start = step * global_batch + ctx.rank * cfg.batch_size
+        idx = order[start:start + cfg.batch_size]
         inputs, target = transform(x[idx].to(device, non_blocking=True),
                                    y[idx].to(device, non_blocking=True), gen)
         if cfg.channels_last and inputs.ndim == 4:
@@ -180,7 +197,10 @@ def train_one_epoch(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, ep
     progress.close()
     if not torch.isfinite(losses).all():
         _raise_non_finite(losses, epoch)
-    return {"train_loss": losses.mean().item(), "train_accuracy": correct.item() / seen}
+    totals = distributed.all_reduce_sum(
+        torch.stack([losses.sum(), correct.float(), torch.tensor(float(seen), device=device)]), ctx)
+    return {"train_loss": (totals[0] / (steps * ctx.world_size)).item(),
+            "train_accuracy": (totals[1] / totals[2]).item()}
 
 
 @torch.no_grad()
@@ -209,6 +229,48 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig,
     y = y.cpu()
     return {"loss": F.cross_entropy(logits, y).item(),
             "accuracy": (logits.argmax(1) == y).float().mean().item()}
+
+
+def _data_parallel(model: nn.Module, ctx: distributed.DistContext,
+                   device: torch.device) -> nn.Module:
+    if not ctx.active:
+        return model
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _spawn_fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor] | None,
+               cfg: TrainConfig, **kwargs: Any) -> FitResult:
+    """``fit`` in ``cfg.devices`` local processes; the caller gets rank 0's result."""
+    out = distributed.spawn(_fit_on_rank, cfg.devices, model, train, val, cfg, kwargs)
+    best = copy.deepcopy(model).eval()
+    best.load_state_dict(out["state_dict"])
+    return FitResult(best, out["history"], out["best_epoch"], out["best_metric"],
+                     out["train_seconds"], out["config"])
+
+
+def _fit_on_rank(model: nn.Module, train: tuple[Tensor, Tensor],
+                 val: tuple[Tensor, Tensor] | None, cfg: TrainConfig,
+                 kwargs: dict[str, Any]) -> dict[str, Any]:
+    result = fit(model, train, val, cfg, **kwargs)
+    return {"state_dict": result.model.state_dict(), "history": result.history,
+            "best_epoch": result.best_epoch, "best_metric": result.best_metric,
+            "train_seconds": result.train_seconds, "config": result.config}
+
+
+def _out_of_memory_guard(cfg: TrainConfig) -> Callable[[Callable], Callable]:
+    """Turn a CUDA out-of-memory error into one that names the batch size that failed."""
+    def wrap(fn: Callable) -> Callable:
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except torch.cuda.OutOfMemoryError as e:
+                raise torch.cuda.OutOfMemoryError(
+                    f"CUDA ran out of memory with train.batch_size={cfg.batch_size} "
+                    f"(precision {cfg.precision}); lower train.batch_size or use "
+                    f"train.precision: bf16/fp16. {e}") from e
+        return guarded
+    return wrap
 
 
 def train_mode(model: nn.Module) -> None:

@@ -1,4 +1,4 @@
-"""Optimisers with weight-decay groups, and learning-rate schedules as pure functions of the step."""
+"""Optimisers with weight-decay groups; learning-rate schedules as pure functions of the step."""
 
 from __future__ import annotations
 
@@ -83,7 +83,8 @@ class LRSchedule:
     def epoch_end(self, monitored: float, mode: str) -> None:
         if self.cfg.schedule != "plateau":
             return
-        better = self.best is None or (monitored > self.best if mode == "max" else monitored < self.best)
+        better = self.best is None or (
+            monitored > self.best if mode == "max" else monitored < self.best)
         self.best, self.bad_epochs = (monitored, 0) if better else (self.best, self.bad_epochs + 1)
         if self.bad_epochs >= self.cfg.plateau_patience:
             self.plateau_factor *= self.cfg.gamma

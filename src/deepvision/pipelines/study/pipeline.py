@@ -37,7 +37,7 @@ SPLITS = {"train_split", "val_split", "test_split"}
 
 def configured_architectures() -> list[str]:
     """``study.architectures`` from the configuration of the project around the working
-    directory (empty outside a project: the validation hook then names the problem)."""
+    directory; empty outside a project or without the key (the report then has no rows)."""
     project = find_kedro_project(Path.cwd())
     if project is None:
         return []

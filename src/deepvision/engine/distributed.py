@@ -1,0 +1,97 @@
+"""Data-parallel training with ``torch.distributed``: NCCL on GPUs, gloo on CPUs.
+
+Two ways in, one loop: ``train.devices: N`` makes ``fit`` spawn N local worker processes (rank 0
+returns the result to the caller), and a process launched by ``torchrun`` (``WORLD_SIZE`` set) joins
+the group itself. Every rank draws the same seeded permutation each epoch and takes its own slice of
+each global batch (a ``DistributedSampler`` without the sampler), gradients are averaged by
+``DistributedDataParallel``, and only rank 0 writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+SINGLE = DistContext()
+
+
+def context() -> DistContext:
+    """This process's place in the group; joins the group first when launched by ``torchrun``."""
+    if not dist.is_available():
+        return DistContext()
+    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if not dist.is_initialized():
+        return DistContext()
+    return DistContext(dist.get_rank(), dist.get_world_size(),
+                       int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+
+
+def device_for(ctx: DistContext, device: torch.device) -> torch.device:
+    """One GPU per rank; CPU ranks share the CPU."""
+    if device.type == "cuda" and ctx.active:
+        torch.cuda.set_device(ctx.local_rank)
+        return torch.device("cuda", ctx.local_rank)
+    return device
+
+
+def all_reduce_sum(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    if ctx.active:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def spawn(fn: Callable[..., dict[str, Any] | None], nprocs: int, *args: Any) -> dict[str, Any]:
+    """Run ``fn(*args)`` in ``nprocs`` local ranks; returns what rank 0's ``fn`` returned
+    (tensors and plain data, passed back through a file loaded weights-only)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rank0.pt"
+        mp.start_processes(_worker, args=(nprocs, _free_port(), str(out), fn, args),
+                           nprocs=nprocs, start_method="spawn")
+        return torch.load(out, map_location="cpu", weights_only=True)
+
+
+def _worker(rank: int, world_size: int, port: int, out: str, fn: Callable, args: tuple) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
+    # The CPU's threads are shared between the ranks.
+    torch.set_num_threads(max(1, torch.get_num_threads() // world_size))
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", rank=rank,
+                            world_size=world_size)
+    try:
+        result = fn(*args)
+        if rank == 0:
+            torch.save(result, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
