@@ -1,4 +1,4 @@
-"""``make bench``: benchmarks (not tests). Prints a table and writes data/08_reporting/bench.json."""
+"""``make bench``: benchmarks, not tests. Prints a table, writes data/08_reporting/bench.json."""
 
 from __future__ import annotations
 

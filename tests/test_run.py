@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_project(path: Path) -> Path:
-    """The project's config in an empty folder, so a run never touches the real data/ or mlflow.db."""
+    """The project's config in an empty folder: a run never touches the real data/ or mlflow.db."""
     shutil.copytree(ROOT / "conf", path / "conf", ignore=shutil.ignore_patterns("local"))
     (path / "conf" / "local").mkdir()
     for name in ("pyproject.toml", ".telemetry"):

@@ -24,7 +24,8 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, key: str) -> T:
     if unknown:
         hints = [_hint(u, fields) for u in unknown]
         raise ConfigError(f"unknown parameter(s) {', '.join(f'{key}.{u}' for u in unknown)}"
-                          f"{''.join(hints)}. Allowed keys under {key}: {', '.join(sorted(fields))}")
+                          f"{''.join(hints)}. Allowed keys under {key}: "
+                          f"{', '.join(sorted(fields))}")
     missing = [n for n, f in fields.items() if n not in data and _required(f)]
     if missing:
         raise ConfigError(f"missing parameter(s) {', '.join(f'{key}.{m}' for m in missing)}")
@@ -52,7 +53,8 @@ def check_range(value: float, key: str, low: float | None = None, high: float | 
     if bad:
         lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
         hi = "" if high is None else f"<= {high}"
-        raise ConfigError(f"{key}={value!r} is out of range; it must be {' and '.join(x for x in (lo, hi) if x)}")
+        bounds = " and ".join(x for x in (lo, hi) if x)
+        raise ConfigError(f"{key}={value!r} is out of range; it must be {bounds}")
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

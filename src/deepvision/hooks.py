@@ -1,5 +1,5 @@
 """Kedro hooks: every ``params:`` block a pipeline uses is validated before any node runs, so a
-typo or an out-of-range value fails in a second, naming the key, instead of an hour into training."""
+typo or an out-of-range value fails in a second, naming the key, not an hour into training."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Transfer learning modes around the one loop, on a tiny 'pretrained' backbone from a checkpoint."""
+"""Transfer learning modes around the one loop, on a tiny 'pretrained' checkpoint backbone."""
 
 from functools import partial
 

@@ -78,7 +78,8 @@ def compare_variants(test_split: ImageSet, labelled_train_split: ImageSet, train
                for k in ("test_accuracy", "test_loss", "train_seconds", "trainable_parameters")}
     curves = {f"{h['variant']}.{k}": [{"step": int(r["epoch"]), "value": float(r[k])}
                                       for r in h["history"] if k in r]
-              for h in models_and_histories[1::2] for k in ("train_loss", "val_loss", "val_accuracy")}
+              for h in models_and_histories[1::2]
+              for k in ("train_loss", "val_loss", "val_accuracy")}
     return pd.DataFrame(rows), metrics, curves
 
 

@@ -19,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     trains = [Node(fn, inputs=["labelled_train_split", "val_split", *PARAMS],
                    outputs=[f"fine_tune_{v}_model", f"fine_tune_{v}_history"], name=fn.__name__)
               for v, fn in VARIANTS.items()]
-    outputs = [name for v in VARIANTS for name in (f"fine_tune_{v}_model", f"fine_tune_{v}_history")]
+    outputs = [f"fine_tune_{v}_{kind}" for v in VARIANTS for kind in ("model", "history")]
     return Pipeline([
         Node(select_labels, inputs=["train_split", "params:fine_tune"],
              outputs="labelled_train_split", name="select_labels"),

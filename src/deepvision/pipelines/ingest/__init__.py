@@ -1,4 +1,4 @@
-"""``ingest``: read the configured image source into uint8 tensors, validated, with a data report."""
+"""``ingest``: the configured image source as uint8 tensors, validated, with a data report."""
 
 from deepvision.pipelines.ingest.pipeline import create_pipeline
 

@@ -1,4 +1,4 @@
-"""``prepare``: seeded stratified split, leak check, normalisation statistics, augmentation preview."""
+"""``prepare``: seeded stratified split, leak check, normalisation statistics, augment preview."""
 
 from deepvision.pipelines.prepare.pipeline import create_pipeline
 

@@ -24,5 +24,6 @@ def split_dataset(raw_images: ImageSet, raw_test_images: ImageSet, split: dict[s
 def preview_augmentation(train_split: ImageSet, augment: dict[str, Any]) -> Figure:
     """Originals above augmented versions, so a user sees what the policy does."""
     policy = build_augment(parse_augment(augment), train_split.mean, train_split.std)
-    grid = augmentation_preview(train_split.images[:8], policy, generator=torch.Generator().manual_seed(0))
+    grid = augmentation_preview(train_split.images[:8], policy,
+                                generator=torch.Generator().manual_seed(0))
     return image_grid_figure(grid, "Augmentation preview: originals (top row) and augmented")
