@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.training_loop import compare
+from benchmarks.data_layer import bench_augment, bench_folder_ingest
 
 OUT = Path("data/08_reporting/bench.json")
 
@@ -20,6 +21,14 @@ def run(only: set[str] | None = None) -> dict[str, list[dict]]:
             compare("resnet18", 32, n_images=512, batch_size=64),
             compare("lenet5", 32, n_images=8192, batch_size=128),
         ],
+        "augmentation": lambda: [{
+            "what": "crop(pad 4)+flip+normalise, 512×3×32×32 uint8, CPU",
+            "images_per_s": round(bench_augment(batch_size=512, image_size=32)),
+            "target_images_per_s": 20_000}],
+        "folder_ingest": lambda: [{
+            "what": "decode 60,000 generated 32×32 JPEGs, 10 classes, 2 workers",
+            "seconds": round(bench_folder_ingest(n=60_000, workers=2), 1),
+            "target_seconds": 60}],
     }
     return {name: fn() for name, fn in suites.items() if only is None or name in only}
 

@@ -110,3 +110,76 @@ def log_pytorch_model(model: Any, folder: str) -> None:
     mlflow.pytorch.log_model(model, name=f"{folder}_pytorch", input_example=example,
                              signature=infer_signature(example, output),
                              pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+
+
+class RunSummaryHook:
+    """Names and tags the MLflow run (pipeline · model · data), says where to open it, and ends a
+    run with a short summary: test accuracy, where the report and the model were written."""
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+        self._params: dict[str, Any] = {}
+        self._pipeline = "__default__"
+        self._tagged = False
+        self._written: dict[str, Any] = {}
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                            catalog: Any) -> None:
+        self._catalog, self._tagged, self._written = catalog, False, {}
+        self._pipeline = "+".join(run_params.get("pipeline_names") or ["__default__"])
+        self._params = {k: catalog.load(f"params:{k}") for k in ("ingest", "model")
+                        if f"params:{k}" in catalog}
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        import mlflow
+
+        run = mlflow.active_run()
+        if self._tagged or run is None:
+            return
+        self._tagged = True
+        tags = run_tags(self._pipeline, self._params)
+        mlflow.set_tags({**tags, "mlflow.runName": " · ".join(
+            v for v in (tags["pipeline"], tags.get("model"), tags.get("source")) if v)})
+        log.info("MLflow run %s: open it with `make mlflow`, then http://127.0.0.1:5000/#/"
+                 "experiments/%s/runs/%s", run.info.run_id, run.info.experiment_id,
+                 run.info.run_id)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        if dataset_name in ("test_metrics", "trained_model", "fine_tune_comparison"):
+            self._written[dataset_name] = (data, saved_path(self._catalog.get(dataset_name)))
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        if "test_metrics" in self._written:
+            metrics, path = self._written["test_metrics"]
+            log.info("Test accuracy %.4f, loss %.4f — report: %s", metrics["test_accuracy"],
+                     metrics["test_loss"], path)
+        if "trained_model" in self._written:
+            log.info("Model: %s", self._written["trained_model"][1])
+        if "fine_tune_comparison" in self._written:
+            table, path = self._written["fine_tune_comparison"]
+            log.info("Transfer comparison (%s): %s", path, ", ".join(
+                f"{r.variant} {r.test_accuracy:.4f}" for r in table.itertuples()))
+
+
+def run_tags(pipeline: str, params: dict[str, Any]) -> dict[str, str]:
+    """Tags that make runs searchable: pipeline, data source, model and git commit."""
+    ingest, model = params.get("ingest") or {}, params.get("model") or {}
+    source = ingest.get("name") or ingest.get("source") or ""
+    tags = {"pipeline": pipeline, "source": str(source), "model": str(model.get("name", ""))}
+    commit = git_commit()
+    return tags | ({"git_commit": commit} if commit else {})
+
+
+def git_commit() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

@@ -3,9 +3,17 @@
 kedro-mlflow registers its own hook through its entry point; it reads ``conf/*/mlflow.yml``.
 """
 
-from deepvision.hooks import MlflowArtifactsHook, MlflowWeightSourceHook, ValidateParamsHook
+from deepvision.console import silence_dependency_warnings
+from deepvision.hooks import (
+    MlflowArtifactsHook,
+    MlflowWeightSourceHook,
+    RunSummaryHook,
+    ValidateParamsHook,
+)
 
-HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook())
+silence_dependency_warnings()
+
+HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(), RunSummaryHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
