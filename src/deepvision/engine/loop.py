@@ -26,8 +26,9 @@ from deepvision.engine import checkpoint as ckpt
 from deepvision.engine import distributed
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.device import autocast, resolve_device, set_determinism, set_threads
-from deepvision.engine.optim import NORM_LAYERS, LRSchedule, build_optimizer
+from deepvision.engine.optim import LRSchedule, build_optimizer
 from deepvision.engine.progress import Progress
+from deepvision.models.heads import NORM_LAYERS
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,7 @@ import torch
 from torch import nn
 
 from deepvision.engine.config import TrainConfig
-
-NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+from deepvision.models.heads import NORM_LAYERS
 
 
 def no_decay_names(model: nn.Module) -> set[str]:

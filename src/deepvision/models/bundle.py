@@ -13,7 +13,6 @@ only plain values (None, bool, int, float, str, lists, tuples, str-keyed dicts) 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepvision.files import save_atomic
 from deepvision.models.registry import ModelSpec, build_from_spec
 
 BUNDLE_KEYS = ("spec", "state_dict", "meta")
@@ -55,17 +55,7 @@ def save_checkpoint_bundle(model: nn.Module, path: str | os.PathLike[str],
                            meta: Mapping[str, Any] | None = None) -> None:
     """Write the bundle of ``model`` to ``path`` atomically (temp file in the same folder, then
     ``os.replace``), so a crash never leaves a half-written checkpoint under the real name."""
-    bundle = bundle_to_dict(model, meta)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(bundle, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_atomic(bundle_to_dict(model, meta), path)
 
 
 def load_model_bundle(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
