@@ -75,3 +75,10 @@ def test_more_params_than_one_batch_holds(tracking, experiment):
         MlflowChildRunsDataset().save({"wide": {"params": params}})
         [run] = MlflowChildRunsDataset().load().values()
     assert run["params"] == {k: str(v) for k, v in params.items()}
+
+
+def test_a_run_that_cannot_be_logged_is_marked_failed(tracking, experiment):
+    with mlflow.start_run(experiment_id=experiment), pytest.raises(DatasetError, match="saving"):
+        MlflowChildRunsDataset().save({"broken": {"metrics": {"accuracy": "high"}}})
+    [child] = [r for r in tracking.search_runs([experiment]) if r.info.run_name == "broken"]
+    assert child.info.status == "FAILED"

@@ -48,7 +48,11 @@ class MlflowChildRunsDataset(AbstractDataset[ChildRuns, ChildRuns]):
                 tags.update({MLFLOW_PARENT_RUN_ID: parent.info.run_id,
                              STUDY_TAG: parent.info.run_id})
             run_id = client.create_run(experiment_id, tags=tags, run_name=name).info.run_id
-            _log(client, run_id, entry)
+            try:
+                _log(client, run_id, entry)
+            except Exception:
+                client.set_terminated(run_id, "FAILED")  # never left RUNNING in the UI
+                raise
             client.set_terminated(run_id)
 
     def load(self) -> ChildRuns:
