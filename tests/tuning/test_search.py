@@ -49,7 +49,8 @@ def scripted_objective(curves: list[list[float]]):
 
 
 def test_bad_trial_is_pruned_and_callbacks_see_every_trial(tune_cfg):
-    cfg = tune_cfg(n_trials=4, pruner="median", n_startup_trials=2)
+    cfg = tune_cfg(n_trials=4, pruner="median", n_startup_trials=2,
+                   prune_after_epochs=1)
     objective = scripted_objective([[0.8, 0.9, 0.9], [0.7, 0.8, 0.8], [0.8, 0.9, 0.9],
                                     [0.1, 0.1, 0.1]])
     rec = Recorder()

@@ -58,6 +58,7 @@ class TuneConfig:
     pruner: str = "median"                # median | hyperband | none
     seed: int = 0                         # sampler seed
     n_startup_trials: int = 5             # random trials before TPE; complete ones before pruning
+    prune_after_epochs: int = 3           # median pruner: no pruning before this epoch
     epochs: int | None = None             # per-trial train.epochs override; null = train.epochs
     retrain_best: bool = False            # after the search, train the best params in full
     space: dict[str, dict[str, Any]] = field(default_factory=_default_space)  # key → distribution
