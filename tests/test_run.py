@@ -48,6 +48,8 @@ def test_default_pipeline_runs_and_is_tracked(project):
     assert run.data.params["train.epochs"] == "2"
     assert run.data.params["model.name"] == "resnet20"
     assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert {"scratch.test_accuracy", "linear_probe.test_accuracy",
+            "fine_tune.test_accuracy"} <= set(run.data.metrics)
     for curve in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
         history = client.get_metric_history(run.info.run_id, curve)
         assert [m.step for m in history] == [1, 2]
