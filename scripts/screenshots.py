@@ -179,8 +179,9 @@ class Chromium:
     ``--remote-debugging-pipe`` expects: JSON messages ended by a NUL byte.
     """
 
-    def __init__(self, window: tuple[int, int] = WINDOW, timeout: float = 60) -> None:
-        self.window, self.timeout = window, timeout
+    def __init__(self, window: tuple[int, int] = WINDOW, scale: float = 1,
+                 timeout: float = 60) -> None:
+        self.window, self.scale, self.timeout = window, scale, timeout
         self._next_id, self._buffer, self._session = 0, b"", None
 
     def __enter__(self) -> Chromium:
@@ -195,7 +196,7 @@ class Chromium:
             self.send("Page.enable")
             width, height = self.window
             self.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                      deviceScaleFactor=1, mobile=False)
+                      deviceScaleFactor=self.scale, mobile=False)
         except BaseException:
             self.__exit__()
             raise

@@ -69,3 +69,20 @@ def test_registry_lists_every_stage(project):
     assert result.returncode == 0, result.stderr
     for name in ("__default__", "ingest", "prepare", "build", "train", "evaluate"):
         assert f"- {name}" in result.stdout
+
+
+def test_torchrun_ranks_write_one_model_version_and_one_mlflow_run(project):
+    """Depends on the default run above for its splits and initial model."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs_before = len(client.search_runs(experiments))
+    versions = project / "data/06_models/trained_model.pt"
+    before = set(versions.iterdir())
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    torchrun = Path(sys.executable).with_name("torchrun")
+    result = subprocess.run([str(torchrun), "--nproc-per-node", "2", "-m", "kedro", "run",
+                             "--env", "test", "--pipelines", "train"], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert len(set(versions.iterdir()) - before) == 1
+    assert len(client.search_runs(experiments)) == runs_before + 1

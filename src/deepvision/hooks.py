@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
+from kedro.io import AbstractDataset
 from kedro.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -148,11 +149,13 @@ class RunSummaryHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        if dataset_name in ("test_metrics", "trained_model", "fine_tune_comparison"):
+        if _rank() == 0 and dataset_name in ("test_metrics", "trained_model", "fine_tune_comparison"):
             self._written[dataset_name] = (data, saved_path(self._catalog.get(dataset_name)))
 
     @hook_impl
     def after_pipeline_run(self) -> None:
+        if _rank() > 0:
+            return
         if "test_metrics" in self._written:
             metrics, path = self._written["test_metrics"]
             log.info("Test accuracy %.4f, loss %.4f — report: %s", metrics["test_accuracy"],
@@ -183,3 +186,51 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+class TorchrunRankHook:
+    """Under ``torchrun`` every rank runs the same ``kedro run``; only rank 0 may leave traces.
+    On the other ranks each dataset keeps what it is given in memory (its file is never written)
+    and kedro-mlflow tracks nothing, so one run writes one set of versions and one MLflow run."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        if _rank() > 0 and hasattr(context, "mlflow"):
+            context.mlflow.tracking.disable_tracking.pipelines = _Everything()
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        if _rank() == 0:
+            return
+        for name in list(catalog.keys()):
+            if not name.startswith("params:") and name != "parameters":
+                catalog[name] = MemoryOnSave(catalog.get(name))
+
+
+def _rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", "0"))
+
+
+class _Everything(list):
+    """A pipeline list that contains every name (kedro-mlflow's ``disable_tracking.pipelines``)."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+class MemoryOnSave(AbstractDataset):
+    """Loads from the wrapped dataset until something is saved; then serves that, in memory."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner, self._data, self._saved = inner, None, False
+
+    def load(self) -> Any:
+        return self._data if self._saved else self._inner.load()
+
+    def save(self, data: Any) -> None:
+        self._data, self._saved = data, True
+
+    def _describe(self) -> dict[str, Any]:
+        return {"wraps": type(self._inner).__name__}

@@ -8,12 +8,14 @@ from deepvision.hooks import (
     MlflowArtifactsHook,
     MlflowWeightSourceHook,
     RunSummaryHook,
+    TorchrunRankHook,
     ValidateParamsHook,
 )
 
 silence_dependency_warnings()
 
-HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(), RunSummaryHook())
+HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(), RunSummaryHook(),
+         TorchrunRankHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

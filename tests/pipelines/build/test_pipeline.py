@@ -15,6 +15,7 @@ def test_build_sizes_the_model_to_the_data_and_writes_a_card():
     assert model.meta["mean"] == list(train.mean)
     assert card["parameters"] == sum(p.numel() for p in model.parameters())
     assert card["macs_per_image"] > 0 and card["layers"]
+    assert out["model_card_mlflow"]["model_parameters"]["value"] == card["parameters"]
 
 
 def test_same_seed_same_initial_weights():

@@ -22,3 +22,9 @@ def build_model(train_split: ImageSet, model: dict[str, Any]) -> tuple[nn.Module
     net.meta = {"class_names": list(train_split.class_names), "mean": list(train_split.mean),
                 "std": list(train_split.std), "image_size": list(train_split.image_size)}
     return net, model_card(net, (train_split.channels, *train_split.image_size))
+
+
+def model_card_metrics(model_card: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Size and cost of the built model as MLflow metrics (``model_parameters``, ...)."""
+    keys = ("parameters", "trainable_parameters", "macs_per_image", "size_mb")
+    return {f"model_{k}": {"step": 0, "value": float(model_card[k])} for k in keys}
