@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.training_loop import compare
 from benchmarks.data_layer import bench_augment, bench_folder_ingest
+from benchmarks.training_loop import compare
 
 OUT = Path("data/08_reporting/bench.json")
 

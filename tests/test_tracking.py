@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from deepvision.tracking import MlflowParamsDataset, mlflow_trial_callbacks
 from deepvision.tuning import TuneConfig, make_training_objective, run_search
-from tests.pipelines.tune.synthetic import base_params, tiny_splits
+from tests.synthetic import base_params, tiny_splits
 
 SPACE = {"train.lr": {"type": "log_uniform", "low": 0.01, "high": 0.2},
          "augment.crop_padding": {"type": "int", "low": 0, "high": 1}}
@@ -42,7 +42,7 @@ def cfg(tmp_path):
 
 def search(cfg: TuneConfig, experiment: str):
     """run_search on the tiny data inside a parent run, as kedro-mlflow's run would be."""
-    train, val = tiny_splits()
+    train, val, _ = tiny_splits()
     with mlflow.start_run(experiment_id=experiment) as parent:
         result = run_search(cfg, make_training_objective(train, val, cfg), base_params(),
                             mlflow_trial_callbacks(cfg.study_name))

@@ -113,6 +113,9 @@ def log_pytorch_model(model: Any, folder: str) -> None:
                              pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
 
 
+SUMMARISED = ("test_metrics", "trained_model", "fine_tune_comparison")
+
+
 class RunSummaryHook:
     """Names and tags the MLflow run (pipeline · model · data), says where to open it, and ends a
     run with a short summary: test accuracy, where the report and the model were written."""
@@ -149,7 +152,7 @@ class RunSummaryHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        if _rank() == 0 and dataset_name in ("test_metrics", "trained_model", "fine_tune_comparison"):
+        if _rank() == 0 and dataset_name in SUMMARISED:
             self._written[dataset_name] = (data, saved_path(self._catalog.get(dataset_name)))
 
     @hook_impl

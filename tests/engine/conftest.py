@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from deepvision.engine import TrainConfig
+from tests.synthetic import quadrant_images
 
 
 class TinyNet(nn.Module):
@@ -20,14 +21,7 @@ class TinyNet(nn.Module):
 
 
 def toy_data(n: int = 96, classes: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Learnable uint8 images: the class sets which image quadrant is bright."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % classes
-    x = torch.randint(0, 60, (n, 1, 8, 8), generator=g, dtype=torch.uint8)
-    for c in range(classes):
-        r, col = divmod(c, 2)
-        x[y == c, :, r * 4:(r + 1) * 4, col * 4:(col + 1) * 4] += 180
-    return x, y
+    return quadrant_images(n, classes, seed)
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@ import pytest
 
 from deepvision.pipelines.build import create_pipeline
 from deepvision.pipelines.params import parse_model
-from tests.pipelines.evaluate.synthetic import tiny_splits
 from tests.pipelines.runner import run
+from tests.synthetic import tiny_splits
 
 
 def test_build_sizes_the_model_to_the_data_and_writes_a_card():
@@ -22,7 +22,8 @@ def test_same_seed_same_initial_weights():
     train, _, _ = tiny_splits()
     a, b = (run(create_pipeline(), {"train_split": train, "params:model": {"name": "lenet5"}})
             ["initial_model"] for _ in range(2))
-    assert all((x == y).all() for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    pairs = zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    assert all((x == y).all() for x, y in pairs)
 
 
 def test_unknown_model_lists_the_known_ones():

@@ -18,7 +18,7 @@ from deepvision.pipelines.evaluate.nodes import (
     predict_test,
     reliability_plot,
 )
-from tests.pipelines.evaluate.synthetic import CLASSES, tiny_model, tiny_params, tiny_splits
+from tests.synthetic import CLASSES, tiny_model, tiny_params, tiny_splits
 
 # 6 images: classes a, a, b, b, c, c; "c" is never predicted.
 LOGITS = torch.tensor([[4.0, 0, 0], [3, 1, 0], [0, 4, 0], [2, 1, 0], [0, 3, 1], [1, 0, 0.5]])

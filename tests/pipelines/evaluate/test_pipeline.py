@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from deepvision.config import ConfigError
 from deepvision.pipelines.evaluate import create_pipeline
 from deepvision.pipelines.params import PARSERS
-from tests.pipelines.evaluate.synthetic import CLASSES, tiny_model, tiny_params, tiny_splits
+from tests.synthetic import CLASSES, tiny_model, tiny_params, tiny_splits
 
 QUALITY = {"test_accuracy", "test_loss", "top1_accuracy", "top5_accuracy", "macro_precision",
            "macro_recall", "macro_f1", "ece"}

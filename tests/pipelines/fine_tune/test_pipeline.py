@@ -3,8 +3,8 @@ import torch
 from deepvision.models import create_model
 from deepvision.models.bundle import save_checkpoint_bundle
 from deepvision.pipelines.fine_tune import create_pipeline
-from tests.pipelines.evaluate.synthetic import tiny_params, tiny_splits
 from tests.pipelines.runner import run
+from tests.synthetic import tiny_params, tiny_splits
 
 
 def test_fine_tune_compares_three_variants_on_the_same_labels(tmp_path):

@@ -14,7 +14,7 @@ from deepvision.config import ConfigError
 from deepvision.pipelines.study import create_pipeline
 from deepvision.pipelines.study.nodes import TABLE_COLUMNS
 from deepvision.pipelines.study.pipeline import configured_architectures
-from tests.pipelines.evaluate.synthetic import tiny_params, tiny_splits
+from tests.synthetic import tiny_params, tiny_splits
 
 ROOT = Path(__file__).resolve().parents[3]
 ARCHITECTURES = ["lenet5", "resnet20"]

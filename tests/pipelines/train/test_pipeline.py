@@ -1,6 +1,6 @@
 from deepvision.pipelines.train import create_pipeline
-from tests.pipelines.evaluate.synthetic import tiny_model, tiny_params, tiny_splits
 from tests.pipelines.runner import run
+from tests.synthetic import tiny_model, tiny_params, tiny_splits
 
 
 def test_train_pipeline_trains_and_reports_per_epoch_curves():

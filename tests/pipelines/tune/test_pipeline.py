@@ -19,7 +19,7 @@ from deepvision.pipelines.tune.nodes import (
     study_plots,
 )
 from deepvision.tuning import TuneConfig, run_search
-from tests.pipelines.tune.synthetic import base_params, tiny_splits
+from tests.synthetic import base_params, tiny_splits
 
 SPACE = {"train.lr": {"type": "log_uniform", "low": 0.01, "high": 0.2},
          "augment.crop_padding": {"type": "int", "low": 0, "high": 1}}
@@ -31,7 +31,7 @@ def tune_params(tmp_path, **overrides) -> dict:
 
 
 def catalog_for(tmp_path, **tune_overrides) -> DataCatalog:
-    train, val = tiny_splits()
+    train, val, _ = tiny_splits()
     catalog = DataCatalog({"tune_result": MemoryDataset(copy_mode="assign"),  # as catalog_tune.yml
                            "best_params": YAMLDataset(filepath=str(tmp_path / "best_params.yml"))})
     params = base_params()

@@ -1,5 +1,4 @@
-"""Tiny learnable data, a model ready to evaluate and fast parameters, shared by the evaluate and
-study tests."""
+"""Tiny learnable data, a model ready to evaluate and fast parameters, shared by the tests."""
 
 from __future__ import annotations
 
@@ -13,15 +12,21 @@ from deepvision.models import create_model
 CLASSES = ("a", "b", "c")
 
 
-def tiny_splits() -> tuple[ImageSet, ImageSet, ImageSet]:
-    """60 uint8 1×8×8 images of 3 classes (the class sets the bright quadrant), split
-    train/val/test with the train split's statistics."""
-    g = torch.Generator().manual_seed(0)
-    labels = torch.arange(60) % 3
-    images = torch.randint(0, 60, (60, 1, 8, 8), generator=g, dtype=torch.uint8)
-    for c in range(3):
+def quadrant_images(n: int = 60, classes: int = 3, seed: int = 0,
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Learnable uint8 1×8×8 images: the class sets which quadrant is bright."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % classes
+    images = torch.randint(0, 60, (n, 1, 8, 8), generator=g, dtype=torch.uint8)
+    for c in range(classes):
         r, col = divmod(c, 2)
         images[labels == c, :, r * 4:(r + 1) * 4, col * 4:(col + 1) * 4] += 180
+    return images, labels
+
+
+def tiny_splits() -> tuple[ImageSet, ImageSet, ImageSet]:
+    """60 quadrant images of 3 classes split train/val/test with the train split's statistics."""
+    images, labels = quadrant_images()
     train, val, test, _ = stratified_split(ImageSet(images, labels, CLASSES),
                                            SplitConfig(val_fraction=0.2, test_fraction=0.2))
     return train, val, test
@@ -43,3 +48,10 @@ def tiny_params() -> dict[str, dict]:
             "augment": {},
             "evaluate": {"confident_errors": 4, "throughput_batch_size": 8, "warmup": 0,
                          "repeats": 1, "max_seconds": 0.01}}
+
+
+def base_params() -> dict[str, dict]:
+    """train / augment / model blocks for a fast lenet5 on CPU (the tune tests)."""
+    return {"train": {"epochs": 2, "batch_size": 12, "lr": 0.05, "device": "cpu", "threads": 1,
+                      "checkpoint_dir": None},
+            "augment": {}, "model": {"name": "lenet5", "seed": 0}}
