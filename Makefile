@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: run test bench viz viz-build mlflow lint clean-venv
+.PHONY: run test test-ui screenshots bench viz viz-build mlflow lint clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ run: $(STAMP)  ## install if needed, then run the default pipeline on the offlin
 test: $(STAMP)  ## install if needed, then run the whole test suite
 	$(BIN)/python -m pytest
 
+test-ui: $(STAMP)  ## browser tests of kedro viz and the MLflow UI in headless Chromium; screenshots in build/test-ui
+	scripts/install_chromium.sh
+	UI_SCREENSHOTS=build/test-ui $(BIN)/python -m pytest -m ui tests/ui
+
+screenshots: $(STAMP)  ## the README's images in docs/images, from two tiny runs
+	scripts/install_chromium.sh
+	$(BIN)/python scripts/screenshots.py
+
 bench: $(STAMP)  ## benchmarks (not tests): writes data/08_reporting/bench.json
 	$(BIN)/python -m benchmarks.run
 
@@ -29,10 +37,11 @@ viz: $(STAMP)  ## the pipeline graph at http://127.0.0.1:4141
 	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141
 
 viz-build: $(STAMP)  ## a static site of the graph in build/
-	$(BIN)/kedro viz build
+	$(BIN)/kedro viz build --include-previews
 
 mlflow: $(STAMP)  ## the MLflow UI on the project's store at http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db \
+		--host 127.0.0.1 --port 5000 --workers 1
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

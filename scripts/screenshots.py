@@ -1,6 +1,6 @@
 """The README's screenshots, made from real runs in a scratch copy of the project.
 
-    python scripts/screenshots.py                 # writes docs/images/kedro-viz.png, mlflow-compare.png
+    python scripts/screenshots.py               # docs/images/kedro-viz.png, mlflow-compare.png
     python scripts/screenshots.py --out /tmp/shots
 
 Two tiny runs (``--env test``, two learning rates) fill a scratch MLflow store; ``kedro viz build``
@@ -34,7 +34,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,8 +124,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def mlflow_ui(store: Path, log: Path, timeout: float = 90) -> Iterator[str]:
     """``mlflow ui`` on the SQLite store ``store``, on 127.0.0.1; its URL once it answers."""
     port = free_port()
-    command = [str(Path(sys.executable).with_name("mlflow")), "ui", "--backend-store-uri",
-               f"sqlite:///{store}", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{store}",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with open(log, "w") as out:
         # Its own session, so stopping it also stops the uvicorn worker it forks.
         process = subprocess.Popen(command, cwd=store.parent, env={**os.environ, **QUIET_ENV},
@@ -142,7 +142,8 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: floa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"mlflow ui exited with {process.returncode}:\n"
+                               f"{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -159,10 +160,8 @@ def _stop_group(process: subprocess.Popen) -> None:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
             break
-        try:
+        with suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
     process.wait()
 
 
@@ -240,14 +239,10 @@ class Chromium:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and os.waitpid(self._pid, os.WNOHANG) == (0, 0):
             time.sleep(0.1)
-        try:  # the renderer and GPU helpers share the browser's group
+        with suppress(ProcessLookupError):  # the renderer and GPU helpers share its group
             os.killpg(self._pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
+        with suppress(ChildProcessError):
             os.waitpid(self._pid, 0)
-        except ChildProcessError:
-            pass
 
     # -- the protocol --
 
@@ -292,29 +287,59 @@ class Chromium:
         return result["result"].get("value")
 
     def open(self, url: str, shows: tuple[str, ...], before_load: str = "") -> str:
-        """Loads ``url`` and waits until the rendered text shows every string of ``shows``;
-        returns that text. ``before_load`` is a script run in the page before the app's own."""
+        """Loads ``url`` and waits until it shows every string of ``shows``; returns its text.
+        ``before_load`` is a script run in the page before the app's own."""
         if before_load:
             self.send("Page.addScriptToEvaluateOnNewDocument", source=before_load)
         self.send("Page.navigate", url=url)
+        return self.wait_for(shows)
+
+    def wait_for(self, shows: tuple[str, ...]) -> str:
+        """Waits until the rendered text shows every string of ``shows``; returns that text."""
         deadline, text = time.monotonic() + self.timeout, ""
         while time.monotonic() < deadline:
-            text = self.evaluate("document.body ? document.body.innerText : ''") or ""
+            text = self.text()
             if all(s in text for s in shows):
                 time.sleep(SETTLE_SECONDS)
-                return self.evaluate("document.body.innerText")
+                return self.text()
             time.sleep(0.5)
         missing = [s for s in shows if s not in text]
-        raise PageNotReady(f"{url} does not show {missing} after {self.timeout:.0f} s; "
-                           f"it shows:\n{text[:2000]}")
+        raise PageNotReady(f"{self.evaluate('location.href')} does not show {missing} after "
+                           f"{self.timeout:.0f} s; it shows:\n{text[:3000]}")
 
-    def click(self, css: str) -> bool:
-        """Clicks the first element matching ``css``; False when there is none."""
-        found = self.evaluate(f"(e => e ? (e.click(), true) : false)"
-                              f"(document.querySelector({json.dumps(css)}))")
-        if found:
-            time.sleep(0.5)
-        return bool(found)
+    def text(self) -> str:
+        """The page's rendered text; empty while a page is still replacing the previous one."""
+        try:
+            return self.evaluate("document.body ? document.body.innerText : ''") or ""
+        except RuntimeError:  # "Execution context was destroyed": a navigation under way
+            return ""
+
+    def click(self, css: str, nth: int = 0) -> bool:
+        """A mouse click (pressed, released) at the centre of the ``nth`` element matching
+        ``css``, as a person clicks: component libraries ignore a script's ``element.click()``.
+        False when there is no such element."""
+        centre = self.evaluate(
+            f"(e => {{ if (!e) return null; e.scrollIntoView({{block: 'nearest'}});"
+            f" const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];"
+            f" }})(document.querySelectorAll({json.dumps(css)})[{nth}])")
+        if not centre:
+            return False
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=centre[0], y=centre[1],
+                      button="left", clickCount=1)
+        time.sleep(0.5)
+        return True
+
+    def type(self, text: str, then: str = "") -> None:
+        """Types ``text`` into the focused element, then presses the key ``then`` (``Enter``,
+        ``Escape``)."""
+        self.send("Input.insertText", text=text)
+        if then:
+            code = {"Enter": 13, "Escape": 27}[then]
+            for kind in ("keyDown", "keyUp"):
+                self.send("Input.dispatchKeyEvent", type=kind, key=then, code=then,
+                          windowsVirtualKeyCode=code)
+        time.sleep(0.5)
 
     def screenshot(self, path: Path) -> Path:
         data = self.send("Page.captureScreenshot", format="png")["data"]
@@ -322,12 +347,21 @@ class Chromium:
         path.write_bytes(base64.b64decode(data))
         return path
 
+    @contextmanager
+    def screenshot_at_end(self, path: Path) -> Iterator[None]:
+        """A screenshot when the block ends, passed or failed: a failing page is worth a look."""
+        try:
+            yield
+        finally:
+            self.screenshot(path)
+
 
 # ---------- the two pages ----------
 
-# kedro-viz opens with a six-step tour of new features over the graph; a README reader does not
-# need it (the tour reads this key on start).
-NO_VIZ_TOUR = "localStorage.setItem('KedroViz', JSON.stringify({showFeatureHints: false}));"
+# The README's graph: kedro-viz's saved settings (localStorage "KedroViz", read on start) without
+# the six-step tour of new features, the sidebar and the minimap, so the graph gets the width.
+README_VIZ = ("localStorage.setItem('KedroViz', JSON.stringify({showFeatureHints: false, "
+              "visible: {sidebar: false, miniMap: false}}));")
 
 
 def viz_build(project: Path) -> Path:
@@ -349,19 +383,11 @@ def viz_nodes_expected(site: Path, pipeline: str = "__default__") -> set[str]:
 
 
 def viz_nodes_drawn(browser: Chromium) -> set[str]:
-    """The names on the nodes of the drawn graph (tasks and namespace boxes, not datasets)."""
+    """The nodes of the drawn graph (tasks and namespace boxes, not datasets), by full name and
+    by id: a namespace box's id is the namespace."""
     return set(browser.evaluate(
         "[...document.querySelectorAll('g.pipeline-node:not(.pipeline-node--data)"
-        ":not(.pipeline-node--parameters)')].map(g => g.dataset.nodeFullname)"))
-
-
-def shoot_viz(browser: Chromium, url: str, out: Path, shows: tuple[str, ...],
-              tour: bool = True) -> str:
-    """The graph at ``url``; screenshot to ``out`` even when the page is not right."""
-    try:
-        return browser.open(url, shows, before_load="" if tour else NO_VIZ_TOUR)
-    finally:
-        browser.screenshot(out)
+        ":not(.pipeline-node--parameters)')].flatMap(g => [g.dataset.nodeFullname, g.dataset.id])"))
 
 
 def mlflow_run_url(base: str, experiment_id: str, run_id: str) -> str:
@@ -376,15 +402,40 @@ def mlflow_compare_url(base: str, experiment_id: str, run_ids: list[str]) -> str
     return f"{base}#/compare-runs?{query}"
 
 
-def shoot_mlflow(browser: Chromium, url: str, out: Path, shows: tuple[str, ...]) -> str:
-    """An MLflow page; the assistant side panel closed; screenshot to ``out`` even on failure."""
-    try:
-        text = browser.open(url, shows)
-        if browser.click('[data-component-id="mlflow.assistant.chat_panel.close"]'):
-            text = browser.evaluate("document.body.innerText")
-        return text
-    finally:
-        browser.screenshot(out)
+def open_mlflow(browser: Chromium, url: str, shows: tuple[str, ...]) -> str:
+    """An MLflow page with its assistant side panel closed (MLflow 3 opens it for a local
+    server, over a quarter of the page); the page's text."""
+    text = browser.open(url, shows)
+    if browser.click('[data-component-id="mlflow.assistant.chat_panel.close"]'):
+        text = browser.text()
+    return text
+
+
+def search_metric(browser: Chromium, metric: str) -> str:
+    """Types ``metric`` into a run page's metric search box, as a person looks a metric up in a
+    table that renders only its first rows; the page's text."""
+    browser.click('input[placeholder="Search metrics"]')
+    browser.type(metric)
+    return browser.wait_for((metric,))
+
+
+# The compare view's second select is its parallel-coordinates plot's metrics.
+PLOT_METRICS = ".du-bois-light-select ~ .du-bois-light-select"
+
+
+def plot_metric(browser: Chromium, metric: str) -> bool:
+    """The compare view's parallel-coordinates plot drawn against ``metric`` rather than the
+    first metric logged; False when MLflow's page no longer has the expected select."""
+    for _ in range(5):  # the default choice is one metric; a bound in case a click does nothing
+        if not browser.click(f"{PLOT_METRICS} .du-bois-light-select-selection-item-remove"):
+            break
+    if not browser.click(f"{PLOT_METRICS} .du-bois-light-select-selector"):
+        return False
+    browser.type(metric, then="Enter")
+    browser.type("", then="Escape")
+    browser.evaluate("document.activeElement.blur()")  # no text cursor in the picture
+    chosen = browser.evaluate(f"document.querySelector({json.dumps(PLOT_METRICS)}).innerText")
+    return metric in (chosen or "")
 
 
 # ---------- the README's screenshots ----------
@@ -395,13 +446,18 @@ def main(out: Path) -> None:
         project = make_project(Path(tmp) / "project")
         experiment_id, run_ids = tracked_runs(project, COMPARED_LRS)
         site = viz_build(project)
-        with static_site(site) as url, Chromium() as browser:
-            shoot_viz(browser, url, out / "kedro-viz.png", ("train_model", "split_dataset"),
-                      tour=False)
+        # Twice the pixels: the whole default pipeline fits the window only at about a third of
+        # kedro-viz's zoom, where 1x labels blur.
+        with static_site(site) as url, Chromium(scale=2) as browser, \
+                browser.screenshot_at_end(out / "kedro-viz.png"):
+            browser.open(url, ("train_model", "split_dataset"), before_load=README_VIZ)
         with mlflow_ui(project / "mlflow.db", Path(tmp) / "mlflow.log") as url, \
-                Chromium(window=(1400, 1100)) as browser:
-            shoot_mlflow(browser, mlflow_compare_url(url, experiment_id, run_ids),
-                         out / "mlflow-compare.png", ("Comparing 2 Runs", "test_accuracy"))
+                Chromium(window=(1400, 1100)) as browser, \
+                browser.screenshot_at_end(out / "mlflow-compare.png"):
+            open_mlflow(browser, mlflow_compare_url(url, experiment_id, run_ids),
+                        ("Comparing 2 Runs", "train.lr"))
+            if not plot_metric(browser, "test_accuracy"):
+                print("note: the compare plot shows MLflow's default metric", file=sys.stderr)
     print(f"wrote {out / 'kedro-viz.png'} and {out / 'mlflow-compare.png'} "
           f"in {time.monotonic() - started:.0f} s")
 

@@ -131,7 +131,7 @@ class RunSummaryHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: Any) -> None:
         self._catalog, self._tagged, self._written = catalog, False, {}
-        self._pipeline = "+".join(run_params.get("pipeline_names") or ["__default__"])
+        self._pipeline = "+".join(sorted(run_params.get("pipeline_names") or ["__default__"]))
         self._params = {k: catalog.load(f"params:{k}") for k in ("ingest", "model")
                         if f"params:{k}" in catalog}
 
@@ -147,8 +147,8 @@ class RunSummaryHook:
         mlflow.set_tags({**tags, "mlflow.runName": " · ".join(
             v for v in (tags["pipeline"], tags.get("model"), tags.get("source")) if v)})
         log.info("MLflow run %s: open it with `make mlflow`, then http://127.0.0.1:5000/#/"
-                 "experiments/%s/runs/%s", run.info.run_id, run.info.experiment_id,
-                 run.info.run_id)
+                 "experiments/%s/runs/%s?workflowType=machine_learning", run.info.run_id,
+                 run.info.experiment_id, run.info.run_id)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:

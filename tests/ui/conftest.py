@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def shots() -> ModuleType:
     """scripts/screenshots.py: the tests drive the functions that draw the README's images."""
-    spec = importlib.util.spec_from_file_location("screenshots", ROOT / "scripts" / "screenshots.py")
+    path = ROOT / "scripts" / "screenshots.py"
+    spec = importlib.util.spec_from_file_location("screenshots", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -43,5 +44,6 @@ def tracked(shots, tmp_path_factory) -> tuple[Path, str, list[str]]:
 @pytest.fixture(scope="module")
 def mlflow_url(shots, tracked, tmp_path_factory):
     project, _, _ = tracked
-    with shots.mlflow_ui(project / "mlflow.db", tmp_path_factory.mktemp("logs") / "mlflow.log") as url:
+    log = tmp_path_factory.mktemp("logs") / "mlflow.log"
+    with shots.mlflow_ui(project / "mlflow.db", log) as url:
         yield url

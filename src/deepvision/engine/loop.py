@@ -114,7 +114,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
     if path is not None and cfg.resume and path.exists():
         state = _restore(path, run_config, model, optimizer, schedule, scaler, ema)
     elif path is not None and path.exists() and ctx.is_main:
-        log.warning("Starting afresh: %s is replaced after the first epoch (train.resume: true "
+        log.info("Starting afresh: %s is replaced after the first epoch (train.resume: true "
                     "continues from it instead).", path)
     stepper = _data_parallel(model, ctx, device)
     stepper = torch.compile(stepper) if cfg.compile else stepper
