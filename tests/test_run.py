@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,17 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def make_project(path: Path) -> Path:
-    """The project's config in an empty folder: a run never touches the real data/ or mlflow.db."""
-    shutil.copytree(ROOT / "conf", path / "conf", ignore=shutil.ignore_patterns("local"))
-    (path / "conf" / "local").mkdir()
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(ROOT / name, path / name)
-    (path / "src").mkdir()  # Kedro checks it exists; the package itself is installed
-    return path
+from tests.scratch import make_project
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,19 @@ tracked runs, and its MLflow UI. Servers listen on 127.0.0.1 and stop at teardow
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scratch import screenshots_module
 
 
 @pytest.fixture(scope="session")
 def shots() -> ModuleType:
     """scripts/screenshots.py: the tests drive the functions that draw the README's images."""
-    path = ROOT / "scripts" / "screenshots.py"
-    spec = importlib.util.spec_from_file_location("screenshots", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return screenshots_module()
 
 
 @pytest.fixture(scope="session")
