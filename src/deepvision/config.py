@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import types
 import typing
+import warnings
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -37,6 +38,12 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, key: str) -> T:
         raise
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{key}: {e}") from e
+
+
+def warn_deprecated(old: str, new: str, stacklevel: int = 3) -> None:
+    """Tell the user a parameter key or value was renamed; the old one still works, for now.
+    A FutureWarning, not a DeprecationWarning: Python hides the latter outside ``__main__``."""
+    warnings.warn(f"{old} is deprecated: use {new}", FutureWarning, stacklevel=stacklevel)
 
 
 def check_choice(value: Any, allowed: typing.Iterable[Any], key: str) -> None:

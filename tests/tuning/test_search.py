@@ -11,7 +11,7 @@ from deepvision.config import ConfigError
 from deepvision.tuning import (
     TuneCallbacks,
     TuneConfig,
-    best_params_nested,
+    apply_params,
     make_training_objective,
     run_search,
     study_figures,
@@ -66,7 +66,7 @@ def test_bad_trial_is_pruned_and_callbacks_see_every_trial(tune_cfg):
     # The objective got the base params with the trial's values laid over them.
     assert [c["train"]["lr"] for c in objective.calls] == [
         t["params"]["train.lr"] for t in result.trials]
-    nested = best_params_nested(result, {"train": {"lr": 0.1, "epochs": 9}})
+    nested = apply_params({"train": {"lr": 0.1, "epochs": 9}}, result.best_params)
     assert nested["train"] == {"lr": result.best_params["train.lr"], "epochs": 9}
 
 

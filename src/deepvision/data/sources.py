@@ -39,7 +39,6 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", 
 TORCHVISION_LAYOUTS = {"MNIST": "NHW", "FashionMNIST": "NHW", "KMNIST": "NHW",
                        "CIFAR10": "NHWC", "CIFAR100": "NHWC", "SVHN": "NCHW", "STL10": "NCHW"}
 _SPLIT_ARGUMENT = frozenset({"SVHN", "STL10"})  # these take split="train"/"test", not train=bool
-_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _POOL_MIN_FILES = 256  # below this, starting worker processes costs more than it saves
 
 

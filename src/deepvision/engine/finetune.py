@@ -30,7 +30,6 @@ from deepvision.engine.loop import (
 )
 from deepvision.models.heads import freeze, unfreeze
 
-MODES = ("linear_probe", "fine_tune", "gradual")
 Data = tuple[Tensor, Tensor]
 
 
@@ -115,7 +114,7 @@ class FineTuneConfig:
 
     # bundled:efficientnet_lite0 | torchvision:<model>[:<WEIGHTS>] | checkpoint:<path> | mlflow:…
     backbone: str = "bundled:efficientnet_lite0"
-    input_size: int | None = 64          # pixels the backbone sees (null: its native resolution)
+    input_size: int | None = 96          # pixels the backbone sees (null: its native resolution)
     mode: str = "fine_tune"              # how the pretrained variant trains: fine_tune | gradual
     label_fraction: float = 1.0          # fraction of training labels used, stratified, 0..1
     seed: int = 0                        # which labels are kept
@@ -123,8 +122,13 @@ class FineTuneConfig:
     gradual_phases: int = 3              # gradual: head, then one more stage per phase
     cache_features: bool = True          # linear probe: compute frozen features once
     download: bool = False               # torchvision weights: fetch when not cached (network)
-    train: dict[str, Any] = field(default_factory=dict)   # overrides of params:train, all variants
-    variant_train: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-variant overrides
+    # overrides of params:train for every variant (the shared budget)
+    train: dict[str, Any] = field(default_factory=lambda: {
+        "epochs": 3, "batch_size": 32, "optimizer": "adamw", "lr": 0.01, "weight_decay": 0.01,
+        "warmup_epochs": 0})
+    # per-variant overrides (optimiser only: the budget stays shared)
+    variant_train: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "scratch": {"optimizer": "sgd", "lr": 0.05, "weight_decay": 0.0005}})
 
     def __post_init__(self) -> None:
         check_choice(self.mode, ("fine_tune", "gradual"), "fine_tune.mode")

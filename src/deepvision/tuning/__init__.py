@@ -5,7 +5,6 @@ from deepvision.tuning.search import (
     SearchResult,
     TrialReporter,
     TuneCallbacks,
-    best_params_nested,
     make_training_objective,
     open_study,
     run_search,
@@ -13,5 +12,5 @@ from deepvision.tuning.search import (
 from deepvision.tuning.space import TuneConfig, apply_params, check_combinations, suggest
 
 __all__ = ["SearchResult", "TrialReporter", "TuneCallbacks", "TuneConfig", "apply_params",
-           "best_params_nested", "check_combinations", "make_training_objective", "open_study",
+           "check_combinations", "make_training_objective", "open_study",
            "run_search", "study_figures", "suggest"]

@@ -157,11 +157,6 @@ def summarize(study: optuna.Study) -> SearchResult:
                         [_trial_row(t) for t in trials], study)
 
 
-def best_params_nested(result: SearchResult, base_params: Params) -> Params:
-    """The base parameters with the best trial's values: a ``best_params.yml`` to run with."""
-    return apply_params(base_params, result.best_params)
-
-
 def _trial_function(cfg: TuneConfig, objective: Callable[[Params, TrialReporter], float],
                     base_params: Params, callbacks: TuneCallbacks | None
                     ) -> Callable[[optuna.Trial], float]:

@@ -108,3 +108,8 @@ def test_a_bad_space_fails_in_the_validation_hook_before_any_trial(tmp_path):
 def test_retrain_best_is_refused_with_the_way_to_do_it():
     with pytest.raises(ConfigError, match="tune.retrain_best: true is not supported"):
         PARSERS["tune"]({"retrain_best": True})
+
+
+def test_retrain_best_false_still_parses_with_a_deprecation_warning():
+    with pytest.warns(FutureWarning, match="tune.retrain_best is deprecated"):
+        assert PARSERS["tune"]({"retrain_best": False}) == PARSERS["tune"]({})
