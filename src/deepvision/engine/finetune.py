@@ -39,6 +39,13 @@ def head_lr_scale(name: str, factor: float) -> float:
     return 1.0 if name.startswith("head.") else factor
 
 
+def _backbone_at(factor: float, train_transform: TrainTransform | None,
+                 eval_transform: EvalTransform) -> TrainHooks:
+    """The hooks of fine-tuning and gradual unfreezing: the backbone at ``factor`` × lr."""
+    return TrainHooks(train_transform, eval_transform,
+                      lr_scale=partial(head_lr_scale, factor=factor))
+
+
 def linear_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
                  eval_transform: EvalTransform, train_transform: TrainTransform | None = None,
                  cache_features: bool = True) -> FitResult:
@@ -66,9 +73,8 @@ def fine_tune(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
               backbone_lr_factor: float = 0.1) -> FitResult:
     """Train all layers; parameters outside ``head`` at ``backbone_lr_factor`` × lr."""
     model = unfreeze(copy.deepcopy(model))
-    lr_scale = partial(head_lr_scale, factor=backbone_lr_factor)
-    return fit(model, train, val, cfg, TrainHooks(train_transform, eval_transform,
-                                                  lr_scale=lr_scale))
+    return fit(model, train, val, cfg,
+               _backbone_at(backbone_lr_factor, train_transform, eval_transform))
 
 
 def gradual(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
@@ -82,13 +88,12 @@ def gradual(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
     stages = model.stages()
     per_phase = max(1, cfg.epochs // phases)
     history, seconds, result = [], 0.0, None
+    hooks = _backbone_at(backbone_lr_factor, train_transform, eval_transform)
     for phase in range(phases):
         if 0 < phase <= len(stages):
             unfreeze(stages[-phase])
         phase_cfg = replace(cfg, epochs=per_phase, run_name=f"{cfg.run_name}-phase{phase}")
-        result = fit(model, train, val, phase_cfg, TrainHooks(
-            train_transform, eval_transform, lr_scale=partial(head_lr_scale,
-                                                              factor=backbone_lr_factor)))
+        result = fit(model, train, val, phase_cfg, hooks)
         model.load_state_dict(result.model.state_dict())
         history += [{**r, "epoch": r["epoch"] + phase * per_phase, "phase": phase}
                     for r in result.history]

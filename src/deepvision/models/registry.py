@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 ModelFactory = Callable[..., nn.Module]
@@ -110,3 +111,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_model_name(self.name)
+
+    def create(self, num_classes: int, in_channels: int) -> nn.Module:
+        """The model, its weights initialised from ``seed`` (the global RNG state is untouched)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return create_model(self.name, num_classes, in_channels, **self.kwargs)

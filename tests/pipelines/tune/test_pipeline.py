@@ -82,7 +82,7 @@ def test_best_params_are_nested_by_section_with_only_the_tuned_keys():
     cfg = TuneConfig(storage=None, n_trials=2, sampler="random", pruner="none", space=space)
     result = run_search(cfg, scripted([0.5, 0.7]), base_params())
     [best_trial] = [t for t in result.trials if t["value"] == 0.7]
-    best = extract_best_params(result, {"storage": None, "space": space})
+    best = extract_best_params(result, {"storage": None, "space": space, "epochs": None})
     assert best == {"train": {"lr": best_trial["params"]["train.lr"]},
                     "model": {"kwargs": {"width": best_trial["params"]["model.kwargs.width"]}}}
     assert flatten_best_params(best) == best_trial["params"]

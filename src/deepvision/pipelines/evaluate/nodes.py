@@ -19,6 +19,7 @@ from deepvision.engine import predict, resolve_device
 from deepvision.engine.device import set_threads
 from deepvision.evaluation import EvaluationResult, evaluate_predictions, inference_cost
 from deepvision.models.bundle import bundle_to_dict
+from deepvision.pipelines.metrics import as_metrics
 from deepvision.pipelines.params import parse_evaluate, parse_train
 from deepvision.reporting.plots import (
     confident_errors_figure,
@@ -81,7 +82,7 @@ def combine_metrics(evaluation: EvaluationResult, inference_cost: dict[str, floa
 
 def metrics_for_mlflow(test_metrics: dict[str, float]) -> dict[str, dict[str, float]]:
     """The same numbers in MLflow's metric format."""
-    return {k: {"step": 0, "value": float(v)} for k, v in test_metrics.items()}
+    return as_metrics(test_metrics)
 
 
 def per_class_table(evaluation: EvaluationResult) -> pd.DataFrame:
