@@ -126,8 +126,8 @@ def _round_table(counts: list[int], fractions: tuple[float, float]) -> tuple[lis
     split_sizes = [math.floor(total * f + 0.5) for f in fractions]
     # Quotas against the rounded split sizes, so column sums are whole and proportions exact.
     quotas = [[n * size / total for size in split_sizes] for n in counts]
-    sizes = [[_floor(q) for q in row] for row in quotas]
-    ups = [n - sum(row) - _floor(n - sum(q)) for n, row, q in zip(counts, sizes, quotas,
+    sizes = [[_floor_tolerant(q) for q in row] for row in quotas]
+    ups = [n - sum(row) - _floor_tolerant(n - sum(q)) for n, row, q in zip(counts, sizes, quotas,
                                                                    strict=True)]
     for j, split_size in enumerate(split_sizes):
         demand = split_size - sum(row[j] for row in sizes)
@@ -139,7 +139,7 @@ def _round_table(counts: list[int], fractions: tuple[float, float]) -> tuple[lis
     return [row[0] for row in sizes], [row[1] for row in sizes]
 
 
-def _floor(x: float) -> int:
+def _floor_tolerant(x: float) -> int:
     return math.floor(x + 1e-9)  # 6.9999999999 from float products is 7
 
 

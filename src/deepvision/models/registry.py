@@ -56,6 +56,13 @@ def register_model(fn: ModelFactory | None = None, *, name: str | None = None,
     return add(fn) if fn is not None else add
 
 
+def register_models(*, pretrained: bool = False, **factories: ModelFactory) -> None:
+    """Register each factory under its keyword, so a variant's name is written once:
+    ``register_models(resnet20=partial(ResNet, BasicBlock, [3, 3, 3], THIN), ...)``."""
+    for key, factory in factories.items():
+        register_model(factory, name=key, pretrained=pretrained)
+
+
 def list_models(pretrained: bool | None = None) -> list[str]:
     """The names ``create_model`` knows (``tv:<name>`` also accepts any torchvision classifier);
     ``pretrained=False`` lists only the from-scratch architectures, ``True`` only the others."""

@@ -56,8 +56,8 @@ def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str
                  evaluate: dict[str, Any]) -> dict[str, float]:
     """Latency at batch 1, throughput, parameters, MACs, in-memory and checkpoint size (MB)."""
     cfg, train_cfg = parse_evaluate(evaluate), parse_train(train)
-    # Timed with training's thread count: with 2 threads on 2 busy cores, resnet20 took
-    # 480 ms per image instead of 0.9 ms with 1 (measured).
+    # Timed with training's thread count: more threads than free cores can make batch-1
+    # latency orders of magnitude worse (README, "Benchmarks").
     set_threads(train_cfg.threads)
     cost = inference_cost(trained_model, (test_split.channels, *test_split.image_size),
                           resolve_device(train_cfg.device),
