@@ -14,7 +14,7 @@ from deepvision.tuning import (
     apply_params,
     make_training_objective,
     run_search,
-    study_figures,
+    search_figures,
 )
 
 
@@ -172,11 +172,11 @@ def test_diverging_trial_is_pruned_not_fatal(splits, base_params):
 def test_study_figures(tune_cfg):
     objective = scripted_objective([[0.5], [0.7], [0.6]])
     study = run_search(tune_cfg(n_trials=3), objective, {}).study
-    figures = study_figures(study)
+    figures = search_figures(study)
     assert set(figures) == {"optimization_history", "parallel_coordinate", "param_importances"}
     assert all(isinstance(f, go.Figure) for f in figures.values())
     single = run_search(tune_cfg(n_trials=1, study_name="one"), scripted_objective([[0.5]]), {})
-    assert set(study_figures(single.study)) == {"optimization_history", "parallel_coordinate"}
+    assert set(search_figures(single.study)) == {"optimization_history", "parallel_coordinate"}
 
 
 def test_hyperband_pruner_runs(tune_cfg):

@@ -1,6 +1,6 @@
 """Hyperparameter search (Optuna) around the one training loop; imports neither Kedro nor MLflow."""
 
-from deepvision.tuning.plots import study_figures
+from deepvision.tuning.plots import search_figures
 from deepvision.tuning.search import (
     SearchResult,
     TrialReporter,
@@ -13,4 +13,4 @@ from deepvision.tuning.space import TuneConfig, apply_params, check_combinations
 
 __all__ = ["SearchResult", "TrialReporter", "TuneCallbacks", "TuneConfig", "apply_params",
            "check_combinations", "make_training_objective", "open_study",
-           "run_search", "study_figures", "suggest"]
+           "run_search", "search_figures", "suggest"]

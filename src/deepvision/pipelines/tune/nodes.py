@@ -19,7 +19,7 @@ from deepvision.tuning import (
     apply_params,
     make_training_objective,
     run_search,
-    study_figures,
+    search_figures,
 )
 
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
@@ -57,17 +57,17 @@ def trials_table(tune_result: SearchResult) -> pd.DataFrame:
                          | t["params"] for t in tune_result.trials])
 
 
-def study_metrics(tune_result: SearchResult) -> dict[str, dict[str, float]]:
-    """The study's best value and trial counts, in MLflow's metric format."""
+def search_metrics(tune_result: SearchResult) -> dict[str, dict[str, float]]:
+    """The search's best value and trial counts, in MLflow's metric format."""
     states = Counter(t["state"] for t in tune_result.trials)
     values = {"best_value": tune_result.best_value, "n_complete": states["COMPLETE"],
               "n_pruned": states["PRUNED"]}
     return as_metrics(values)
 
 
-def study_plots(tune_result: SearchResult) -> tuple[go.Figure, go.Figure, go.Figure]:
-    """Optimisation history, parameter importances and parallel coordinates of the study."""
-    figures = study_figures(tune_result.study)
+def search_plots(tune_result: SearchResult) -> tuple[go.Figure, go.Figure, go.Figure]:
+    """Optimisation history, parameter importances and parallel coordinates of the search."""
+    figures = search_figures(tune_result.study)
     return tuple(figures.get(name) or _placeholder(name) for name in PLOTS)
 
 
