@@ -9,7 +9,7 @@ from deepvision.config import check_choice, check_range
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "onecycle", "multistep", "plateau")
 PRECISIONS = ("fp32", "bf16", "fp16")
-MONITORS = ("val_accuracy", "val_loss", "train_loss")
+MONITORS = ("val_accuracy", "val_loss", "train_loss", "val_knn_accuracy")  # the last: pretrain
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
