@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from sklearn.datasets import load_digits
 
 from deepvision.data.imageset import ImageSet
+from deepvision.data.sources import SourceConfig, load_source
 from deepvision.data.split import SplitConfig, stratified_split
 from deepvision.hooks import pretrained_backbone
 from deepvision.models import pretrained as weight_sources
@@ -21,10 +21,7 @@ ROOT = Path(__file__).parents[3]
 
 
 def _digits() -> tuple[ImageSet, ImageSet, ImageSet]:
-    d = load_digits()
-    images = torch.tensor(d.images * 255 / 16).round().to(torch.uint8)[:, None]
-    data = ImageSet(images, torch.tensor(d.target), tuple(map(str, range(10))))
-    return stratified_split(data, SplitConfig())[:3]
+    return stratified_split(load_source(SourceConfig()).train, SplitConfig())[:3]
 
 
 def test_two_epoch_pretrain_on_digits_gives_a_backbone_fine_tune_accepts(tmp_path, monkeypatch):
