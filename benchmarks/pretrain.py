@@ -3,7 +3,7 @@ on the pretrained backbone against a linear probe on a randomly initialised back
 architecture (the seed that initialised it), mean and spread over seeds.
 
 Both backbones go through the product's path: a model bundle, ``create_model("transfer",
-backbone="checkpoint:…")`` and ``engine.transfer.linear_probe`` with the fine_tune defaults of
+backbone="checkpoint:…")`` and ``engine.finetune.linear_probe`` with the fine_tune defaults of
 ``conf/base``. The pretraining uses ``conf/base/parameters_pretrain.yml`` as shipped.
 """
 
@@ -25,7 +25,7 @@ from deepvision.data.sources import SourceConfig, load_source
 from deepvision.data.split import SplitConfig, labelled_subset, stratified_split
 from deepvision.data.transforms import build_augment, normalize
 from deepvision.engine import evaluate
-from deepvision.engine.transfer import FineTuneConfig, linear_probe
+from deepvision.engine.finetune import FineTuneConfig, linear_probe
 from deepvision.models import create_model
 from deepvision.models.bundle import save_checkpoint_bundle
 from deepvision.ssl import PretrainConfig, pretrain
