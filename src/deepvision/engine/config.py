@@ -11,7 +11,7 @@ SCHEDULES = ("constant", "cosine", "warmup_cosine", "multistep", "plateau")
 # Old schedule names → new ones; the old name still works, with a FutureWarning.
 SCHEDULE_ALIASES = {"onecycle": "warmup_cosine"}
 PRECISIONS = ("fp32", "bf16", "fp16")
-MONITORS = ("val_accuracy", "val_loss", "train_loss")
+MONITORS = ("val_accuracy", "val_loss", "train_loss", "val_knn_accuracy")  # the last: pretrain
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 

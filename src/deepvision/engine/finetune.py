@@ -117,7 +117,8 @@ class _FeatureView(nn.Module):
 class FineTuneConfig:
     """``params:fine_tune``: the backbone, the label budget and how each variant trains."""
 
-    # bundled:efficientnet_lite0 | torchvision:<model>[:<WEIGHTS>] | checkpoint:<path> | mlflow:…
+    # bundled:efficientnet_lite0 | torchvision:<model>[:<WEIGHTS>] | checkpoint:<path> | mlflow:… |
+    # pretrained:<version | latest> (the pretrain pipeline's backbone)
     backbone: str = "bundled:efficientnet_lite0"
     input_size: int | None = 96          # pixels the backbone sees (null: its native resolution)
     mode: str = "fine_tune"              # how the pretrained variant trains: fine_tune | gradual

@@ -20,3 +20,10 @@ def as_curves(history: Iterable[Mapping[str, Any]], keys: Iterable[str],
     curves = {k: [{"step": int(r["epoch"]), "value": float(r[k])} for r in history if k in r]
               for k in keys}
     return {k: v for k, v in curves.items() if v or keep_empty}
+
+
+def history_metrics(history: Mapping[str, Any], keys: Iterable[str]) -> tuple[dict, dict]:
+    """A training's ``keys`` curves (from ``history["history"]``) and its other entries as a
+    summary at step 0: the two MLflow metric datasets of a training pipeline."""
+    summary = {k: v for k, v in history.items() if k != "history"}
+    return as_curves(history["history"], keys), as_metrics(summary)

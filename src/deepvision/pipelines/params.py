@@ -17,6 +17,7 @@ from deepvision.data.transforms import AugmentConfig
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.finetune import FineTuneConfig
 from deepvision.models.registry import ModelConfig
+from deepvision.ssl.pretrain import PretrainConfig
 from deepvision.tuning import TuneConfig
 
 parse_ingest = partial(from_dict, SourceConfig, key="ingest")
@@ -26,6 +27,7 @@ parse_model = partial(from_dict, ModelConfig, key="model")
 parse_train = partial(from_dict, TrainConfig, key="train")
 
 parse_fine_tune = partial(from_dict, FineTuneConfig, key="fine_tune")
+parse_pretrain = partial(from_dict, PretrainConfig, key="pretrain")
 
 
 def parse_tune(tune: dict[str, Any]) -> TuneConfig:
@@ -66,4 +68,5 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "study": parse_study,
     "fine_tune": parse_fine_tune,
     "tune": parse_tune,
+    "pretrain": parse_pretrain,
 }

@@ -10,7 +10,6 @@ from torch import nn
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import build_augment, normalize
 from deepvision.engine import TrainHooks, fit
-from deepvision.pipelines.metrics import as_curves, as_metrics
 from deepvision.pipelines.params import parse_augment, parse_train
 
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
@@ -37,5 +36,4 @@ def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: Imag
 
 def training_metrics(training_history: dict[str, Any]) -> tuple[dict, dict]:
     """Per-epoch curves (step = epoch) and the run's summary, in MLflow's metric format."""
-    summary = {k: v for k, v in training_history.items() if k != "history"}
-    return as_curves(training_history["history"], CURVES), as_metrics(summary)
+    return history_metrics(training_history, CURVES)
