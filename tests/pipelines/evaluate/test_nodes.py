@@ -71,6 +71,9 @@ def test_predict_and_cost_leave_the_model_alone_and_report_every_number():
     assert all(cost[k] > 0 for k in ("latency_ms_batch1", "parameters", "macs", "checkpoint_mb"))
     metrics = combine_metrics(evaluate_predictions(logits, test.labels, CLASSES), cost, test)
     assert metrics["test_images"] == len(test) and metrics["macs"] == cost["macs"]
+    assert metrics["w"] == cost["parameters"] and metrics["q_w"] == 32 and metrics["p_u"] == 0
+    assert metrics["challenge_score"] == pytest.approx(
+        cost["parameters"] / 5.6e6 + cost["macs"] / 2.8e8)
 
 
 def test_checkpoint_size_is_the_size_of_the_saved_bundle(tmp_path):

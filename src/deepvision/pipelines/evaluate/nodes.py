@@ -13,6 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from deepvision.compression.score import model_score
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import normalize
 from deepvision.engine import predict, resolve_device
@@ -53,7 +54,8 @@ def evaluate_test(test_logits: Tensor, test_split: ImageSet, trained_model: nn.M
 
 def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str, Any],
                  evaluate: dict[str, Any]) -> dict[str, float]:
-    """Latency at batch 1, throughput, parameters, MACs, in-memory and checkpoint size (MB)."""
+    """Latency at batch 1, throughput, parameters, MACs, in-memory and checkpoint size (MB), and
+    the course's challenge score with its parts (``challenge_score``, ``p_s``, ``q_w``, ...)."""
     cfg, train_cfg = parse_evaluate(evaluate), parse_train(train)
     # Timed with training's thread count: with 2 threads on 2 busy cores, resnet20 took
     # 480 ms per image instead of 0.9 ms with 1 (measured).
@@ -63,7 +65,8 @@ def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str
                           batch_sizes=(1, cfg.throughput_batch_size), warmup=cfg.warmup,
                           repeats=cfg.repeats, channels_last=train_cfg.channels_last,
                           max_seconds=cfg.max_seconds)
-    return {**cost, "checkpoint_mb": _checkpoint_mb(trained_model)}
+    score = model_score(trained_model, (test_split.channels, *test_split.image_size))
+    return {**cost, "checkpoint_mb": _checkpoint_mb(trained_model), **score.as_metrics()}
 
 
 def _checkpoint_mb(model: nn.Module) -> float:
