@@ -15,7 +15,8 @@ Bit widths come from the tensors (float32 → 32, float16/bfloat16 → 16); a mo
 elsewhere (an ONNX Runtime int8 graph) says so with two attributes: ``float_model``, the torch
 module it computes (counted for parameters, zeros and MACs), and ``quant_bits()``, a map
 ``layer name → (weight bits, activation bits)`` for the layers it quantized. A quantized layer's
-parameters (bias, folded batch norm) count at its weight bits.
+parameters (bias, folded batch norm) count at its weight bits. A layer whose weight holds only
+two distinct values (BinaryConnect's ±1) counts at 1 bit per parameter.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def challenge_score(model: nn.Module, input_shape: Sequence[int],
     weight_bits = act_bits = 0.0
     for name, layer in _leaves(net):
         own = list(layer.parameters(recurse=False))
-        w_bits, a_bits = bits.get(name, (_dtype_bits(own), _dtype_bits(own)))
+        w_bits, a_bits = bits.get(name, (_weight_bits(own), _dtype_bits(own)))
         n = sum(p.numel() for p in own)
         params += n
         zeros += sum(int((p == 0).sum()) for p in own if p.ndim > 1)  # conv / linear weights
@@ -109,6 +110,14 @@ def counted_module(model: nn.Module) -> nn.Module:
 def _leaves(net: nn.Module):
     return ((n, m) for n, m in net.named_modules()
             if not any(True for _ in m.children()) and any(True for _ in m.parameters(False)))
+
+
+def _weight_bits(params: list[torch.Tensor]) -> int:
+    # Binary weights (BinaryConnect: two values, ±1) need one bit each whatever their dtype.
+    weight = next((p for p in params if p.ndim > 1), None)
+    if weight is not None and weight.numel() > 2 and len(torch.unique(weight)) <= 2:
+        return 1
+    return _dtype_bits(params)
 
 
 def _dtype_bits(params: list[torch.Tensor]) -> int:

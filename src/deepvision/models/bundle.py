@@ -4,7 +4,8 @@ The bundle is ``{"spec": ModelSpec.to_dict(), "state_dict": ..., "meta": {...}}`
 ``torch.save`` and read with ``torch.load(weights_only=True)`` (house rule 9), so ``meta`` may hold
 only plain values (None, bool, int, float, str, lists, tuples, str-keyed dicts) and tensors.
 ``meta`` is free-form; ``load_backbone("checkpoint:...")`` reads ``mean``, ``std`` and
-``input_size`` from it.
+``input_size`` from it, and a compressed model's ``meta["compression"]`` says how to reshape the
+freshly built dense model (pruned channels, precision, int8 graph) before its weights load.
 
 ``bundle_to_dict`` / ``model_from_bundle`` work without paths so a Kedro dataset can reuse them;
 ``save_checkpoint_bundle`` / ``load_model_bundle`` add the file.
@@ -47,6 +48,11 @@ def model_from_bundle(bundle: Mapping[str, Any]) -> tuple[nn.Module, dict[str, A
         raise ValueError(f"not a model bundle: missing key(s) {', '.join(missing)} "
                          f"(expected {', '.join(BUNDLE_KEYS)})")
     model = build_from_spec(ModelSpec.from_dict(bundle["spec"]))
+    record = bundle["meta"].get("compression")
+    if record:  # pruned shapes, half precision, an int8 graph: see compression.steps.restore
+        from deepvision.compression.steps import restore
+
+        model = restore(model, record)
     model.load_state_dict(bundle["state_dict"], strict=True)
     return model, dict(bundle["meta"])
 
