@@ -13,6 +13,7 @@ freshly built dense model (pruned channels, precision, int8 graph) before its we
 
 from __future__ import annotations
 
+import io
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -55,6 +56,13 @@ def model_from_bundle(bundle: Mapping[str, Any]) -> tuple[nn.Module, dict[str, A
         model = restore(model, record)
     model.load_state_dict(bundle["state_dict"], strict=True)
     return model, dict(bundle["meta"])
+
+
+def bundle_size_mb(model: nn.Module) -> float:
+    """Size in MiB of the bundle of ``model`` (with its ``meta``), serialised in memory."""
+    buffer = io.BytesIO()
+    torch.save(bundle_to_dict(model, getattr(model, "meta", None)), buffer)
+    return buffer.getbuffer().nbytes / 2**20
 
 
 def save_checkpoint_bundle(model: nn.Module, path: str | os.PathLike[str],

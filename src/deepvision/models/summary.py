@@ -36,6 +36,7 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
 def count_macs_by_layer(model: nn.Module, input_shape: Sequence[int]) -> dict[str, int]:
     """Multiply-accumulates of one forward pass per leaf module, by its name in ``model``
     (leaves that compute none, such as activations and norms, get 0)."""
+    model = getattr(model, "float_model", model)
     counts = _count_flops(model, input_shape).get_flop_counts()
     # FlopCounterMode names a module "<root class>.<name in the root>".
     root = type(model).__name__
@@ -44,6 +45,9 @@ def count_macs_by_layer(model: nn.Module, input_shape: Sequence[int]) -> dict[st
 
 
 def _count_flops(model: nn.Module, input_shape: Sequence[int]) -> FlopCounterMode:
+    # A module that runs outside torch (an ONNX Runtime int8 graph) names the torch module it
+    # computes ``float_model``; its multiply-accumulates are that module's.
+    model = getattr(model, "float_model", model)
     x = _example_input(model, input_shape)
     with _eval_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)

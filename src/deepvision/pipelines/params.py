@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from deepvision.compression.steps import CompressConfig
 from deepvision.config import ConfigError, from_dict
 from deepvision.data.sources import SourceConfig
 from deepvision.data.split import SplitConfig
@@ -26,6 +27,7 @@ parse_model = partial(from_dict, ModelConfig, key="model")
 parse_train = partial(from_dict, TrainConfig, key="train")
 
 parse_fine_tune = partial(from_dict, FineTuneConfig, key="fine_tune")
+parse_compress = partial(from_dict, CompressConfig, key="compress")
 
 
 def parse_tune(tune: dict[str, Any]) -> TuneConfig:
@@ -63,4 +65,5 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "study": parse_study,
     "fine_tune": parse_fine_tune,
     "tune": parse_tune,
+    "compress": parse_compress,
 }

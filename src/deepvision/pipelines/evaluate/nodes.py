@@ -4,12 +4,10 @@ and figures computed from them."""
 from __future__ import annotations
 
 import copy
-import io
 from functools import partial
 from typing import Any
 
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
@@ -19,7 +17,7 @@ from deepvision.data.transforms import normalize
 from deepvision.engine import predict, resolve_device
 from deepvision.engine.device import set_threads
 from deepvision.evaluation import EvaluationResult, evaluate_predictions, inference_cost
-from deepvision.models.bundle import bundle_to_dict
+from deepvision.models.bundle import bundle_size_mb
 from deepvision.pipelines.params import parse_evaluate, parse_train
 from deepvision.reporting.plots import (
     confident_errors_figure,
@@ -66,14 +64,7 @@ def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str
                           repeats=cfg.repeats, channels_last=train_cfg.channels_last,
                           max_seconds=cfg.max_seconds)
     score = model_score(trained_model, (test_split.channels, *test_split.image_size))
-    return {**cost, "checkpoint_mb": _checkpoint_mb(trained_model), **score.as_metrics()}
-
-
-def _checkpoint_mb(model: nn.Module) -> float:
-    """Size in MiB of the bundle ``ModelDataset`` writes for ``model`` (serialised in memory)."""
-    buffer = io.BytesIO()
-    torch.save(bundle_to_dict(model, getattr(model, "meta", None)), buffer)
-    return buffer.getbuffer().nbytes / 2**20
+    return {**cost, "checkpoint_mb": bundle_size_mb(trained_model), **score.as_metrics()}
 
 
 def combine_metrics(evaluation: EvaluationResult, inference_cost: dict[str, float],
