@@ -6,8 +6,8 @@ import torch
 from deepvision.data import ImageSet
 from deepvision.evaluation import evaluate_predictions
 from deepvision.io import ModelDataset
+from deepvision.models.bundle import bundle_size_mb
 from deepvision.pipelines.evaluate.nodes import (
-    _checkpoint_mb,
     combine_metrics,
     confident_errors_plot,
     confusion_plot,
@@ -81,5 +81,5 @@ def test_checkpoint_size_is_the_size_of_the_saved_bundle(tmp_path):
     model = tiny_model(train)
     dataset = ModelDataset(filepath=str(tmp_path / "model.pt"))
     dataset.save(model)
-    assert _checkpoint_mb(model) == pytest.approx((tmp_path / "model.pt").stat().st_size / 2**20,
+    assert bundle_size_mb(model) == pytest.approx((tmp_path / "model.pt").stat().st_size / 2**20,
                                                   rel=0.01)
