@@ -25,6 +25,7 @@ from deepvision.engine.config import TrainConfig
 from deepvision.engine.loop import EvalTransform, TrainHooks, TrainTransform, fit
 
 Data = tuple[Tensor, Tensor]
+FINE_TUNE = {"epochs": 5, "lr": 0.01, "warmup_epochs": 0}
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ class CompressConfig:
     calibration_images: int = 512         # quantize_int8: training images that set the ranges
     per_channel: bool = True              # quantize_int8: one weight scale per output channel
     binary_clip: float = 1.0              # binary_connect: shadow weights clipped to ±this
-    fine_tune: dict[str, Any] = field(default_factory=dict)  # params:train overrides for every
-    # training step (fine_tune, each pruning round, qat, binary_connect)
+    # params:train overrides for every training step (fine_tune, each pruning round, qat,
+    # binary_connect): a short, gentle budget, not a second full training
+    fine_tune: dict[str, Any] = field(default_factory=lambda: dict(FINE_TUNE))
 
     def __post_init__(self) -> None:
         check_steps(self.steps)
