@@ -2,7 +2,8 @@
 training (QAT) and BinaryConnect, each a model transform (training goes through ``fit``).
 
 Why ONNX Runtime for int8 — measured on this 2-core AVX-512 VNNI + AMX CPU, ResNet-20 at
-3×32×32, 2 threads, under the CPU lock (script in the README's compress section):
+3×32×32, 2 threads, under the CPU lock, once while choosing (``make bench``'s ``int8`` suite
+keeps measuring the fp32, bf16 and chosen int8 rows):
 
     fp32 eager, channels_last      157 ms / batch 256     1.51 ms at batch 1
     bf16 autocast, channels_last    62 ms                 1.94 ms
