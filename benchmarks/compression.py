@@ -2,8 +2,8 @@
 quantization against fp32 eager and bf16 autocast on 3×32×32 inputs; 80% iterative unstructured
 pruning and 50% channel pruning, with accuracy measured on scikit-learn's digits (offline).
 
-Speed is measured on 3×32×32 (the CIFAR shape); accuracy on digits (1×8×8, 1,797 images): the
-same architectures trained here for a few epochs, so every number comes from this run.
+Speed is measured with one thread on 3×32×32 (the CIFAR shape); accuracy on digits (1×8×8, 1,797
+images): the same architectures trained here for a few epochs, so every number comes from this run.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ class Autocast(nn.Module):
 
 
 def _speed(model: nn.Module, channels_last: bool = True) -> tuple[float, float]:
+    # One thread: with 2 threads on 2 cores that other jobs also use, a single busy core made
+    # ResNet-20 take 400 ms per image instead of 1.7 (measured); one thread keeps the ratios honest.
+    torch.set_num_threads(1)
     cost = inference_cost(model, SHAPE, "cpu", channels_last=channels_last, **TIMING)
     return cost["latency_ms_batch1"], cost["throughput_images_per_s"]
 
