@@ -29,7 +29,7 @@ class SplitConfig:
     test_fraction: float = 0.15
     seed: int = 0
     dedupe: bool = False  # drop val/test images whose exact copy is in an earlier split
-    train_size: int | None = None  # keep a stratified subset of this many training images; None = all
+    train_size: int | None = None  # training images kept, a stratified subset; None = all
 
     def __post_init__(self) -> None:
         check_range(self.val_fraction, "split.val_fraction", 0.0, 1.0)
