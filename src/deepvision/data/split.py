@@ -29,7 +29,7 @@ class SplitConfig:
     test_fraction: float = 0.15
     seed: int = 0
     dedupe: bool = False  # drop val/test images whose exact copy is in an earlier split
-    train_size: int | None = None  # training images kept, a stratified subset; None = all
+    train_size: int | None = None  # stratified subset of this many training images; None = all
 
     def __post_init__(self) -> None:
         check_range(self.val_fraction, "split.val_fraction", 0.0, 1.0)
@@ -133,8 +133,8 @@ def _round_table(counts: list[int], fractions: tuple[float, float]) -> tuple[lis
     split_sizes = [math.floor(total * f + 0.5) for f in fractions]
     # Quotas against the rounded split sizes, so column sums are whole and proportions exact.
     quotas = [[n * size / total for size in split_sizes] for n in counts]
-    sizes = [[_floor(q) for q in row] for row in quotas]
-    ups = [n - sum(row) - _floor(n - sum(q)) for n, row, q in zip(counts, sizes, quotas,
+    sizes = [[_floor_tolerant(q) for q in row] for row in quotas]
+    ups = [n - sum(row) - _floor_tolerant(n - sum(q)) for n, row, q in zip(counts, sizes, quotas,
                                                                    strict=True)]
     for j, split_size in enumerate(split_sizes):
         demand = split_size - sum(row[j] for row in sizes)
@@ -146,7 +146,7 @@ def _round_table(counts: list[int], fractions: tuple[float, float]) -> tuple[lis
     return [row[0] for row in sizes], [row[1] for row in sizes]
 
 
-def _floor(x: float) -> int:
+def _floor_tolerant(x: float) -> int:
     return math.floor(x + 1e-9)  # 6.9999999999 from float products is 7
 
 

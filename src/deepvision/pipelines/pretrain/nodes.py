@@ -11,8 +11,8 @@ from torch import nn
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import build_augment, normalize
 from deepvision.models.registry import create_model
+from deepvision.pipelines.metrics import history_metrics
 from deepvision.pipelines.params import parse_model, parse_pretrain
-from deepvision.pipelines.train.nodes import metric_histories
 from deepvision.ssl import pretrain as learn_self_supervised
 
 CURVES = ("train_loss", "val_knn_accuracy", "lr", "epoch_seconds", "images_per_second")
@@ -46,4 +46,4 @@ def pretrain_backbone(train_split: ImageSet, val_split: ImageSet, pretrain: dict
 
 def pretraining_metrics(pretraining_history: dict[str, Any]) -> tuple[dict, dict]:
     """Per-epoch curves (loss, k-NN accuracy) and the summary, in MLflow's metric format."""
-    return metric_histories(pretraining_history, CURVES)
+    return history_metrics(pretraining_history, CURVES)

@@ -36,13 +36,4 @@ def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: Imag
 
 def training_metrics(training_history: dict[str, Any]) -> tuple[dict, dict]:
     """Per-epoch curves (step = epoch) and the run's summary, in MLflow's metric format."""
-    return metric_histories(training_history, CURVES)
-
-
-def metric_histories(history: dict[str, Any], keys: tuple[str, ...]) -> tuple[dict, dict]:
-    """The ``keys`` curves of ``history["history"]`` (step = epoch) and its other entries as a
-    summary at step 0, in the format of kedro-mlflow's ``MlflowMetricsHistoryDataset``."""
-    curves = {k: [{"step": int(r["epoch"]), "value": float(r[k])}
-                  for r in history["history"] if k in r] for k in keys}
-    summary = {k: {"step": 0, "value": float(v)} for k, v in history.items() if k != "history"}
-    return {k: v for k, v in curves.items() if v}, summary
+    return history_metrics(training_history, CURVES)
