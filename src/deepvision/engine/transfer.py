@@ -18,6 +18,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import torch
@@ -26,7 +27,14 @@ from torch import Tensor, nn
 from deepvision.config import ConfigError, check_choice, check_range, from_dict
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.device import resolve_device
-from deepvision.engine.loop import EvalTransform, FitResult, TrainTransform, fit, predict
+from deepvision.engine.loop import (
+    EvalTransform,
+    FitResult,
+    TrainHooks,
+    TrainTransform,
+    fit,
+    predict,
+)
 from deepvision.models.heads import find_head, freeze, set_submodule, unfreeze
 from deepvision.models.stages import (
     StageTaps,
@@ -38,6 +46,13 @@ from deepvision.models.stages import (
 
 MODES = ("fine_tune", "gradual", "stage_probe")
 Data = tuple[Tensor, Tensor]
+
+
+def head_lr_scale(name: str, factor: float, head: str = "head.") -> float:
+    """``TrainHooks.lr_scale`` of fine-tuning: the head (parameters under ``head``) at the full
+    rate, the backbone at ``factor`` of it (a module-level function, so it pickles into DDP
+    ranks)."""
+    return 1.0 if name.startswith(head) else factor
 
 
 def stage_features(model: nn.Module, x: Tensor, cfg: TrainConfig, eval_transform: EvalTransform,
@@ -147,8 +162,7 @@ def linear_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConf
     if not cache_features:
         model = copy.deepcopy(model)
         freeze(model.body)
-        return fit(model, train, val, cfg, train_transform=train_transform,
-                   eval_transform=eval_transform)
+        return fit(model, train, val, cfg, TrainHooks(train_transform, eval_transform))
     last = len(stage_names(model)) - 1
     result, _ = stage_probe(model, train, val, cfg, eval_transform, [last])
     return result
@@ -170,10 +184,9 @@ def fine_tune(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
         trainable = set(stage_parameters(model, count - k)) | _head_parameters(model)
         for name, p in model.named_parameters():
             p.requires_grad_(name in trainable)
-    head = _head_prefix(model)
-    return fit(model, train, val, cfg, train_transform=train_transform,
-               eval_transform=eval_transform,
-               lr_scale=lambda name: 1.0 if name.startswith(head) else backbone_lr_factor)
+    lr_scale = partial(head_lr_scale, factor=backbone_lr_factor, head=_head_prefix(model))
+    return fit(model, train, val, cfg, TrainHooks(train_transform, eval_transform,
+                                                  lr_scale=lr_scale))
 
 
 def _head_prefix(model: nn.Module) -> str:
@@ -201,9 +214,9 @@ def gradual(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
             for name in groups[-phase]:
                 unfreeze(model.get_submodule(name))
         phase_cfg = replace(cfg, epochs=per_phase, run_name=f"{cfg.run_name}-phase{phase}")
-        result = fit(model, train, val, phase_cfg, train_transform=train_transform,
-                     eval_transform=eval_transform,
-                     lr_scale=lambda name: 1.0 if name.startswith("head.") else backbone_lr_factor)
+        result = fit(model, train, val, phase_cfg, TrainHooks(
+            train_transform, eval_transform, lr_scale=partial(head_lr_scale,
+                                                              factor=backbone_lr_factor)))
         model.load_state_dict(result.model.state_dict())
         history += [{**r, "epoch": r["epoch"] + phase * per_phase, "phase": phase}
                     for r in result.history]
@@ -263,8 +276,7 @@ def train_variant(variant: str, model: nn.Module, train: Data, val: Data | None,
     """One variant of the comparison: ``scratch`` (plain fit), ``linear_probe`` or the
     pretrained model trained with ``ft.mode``; with the per-stage rows of a stage probe."""
     if variant == "scratch":
-        return fit(model, train, val, cfg, train_transform=augment,
-                   eval_transform=eval_transform), []
+        return fit(model, train, val, cfg, TrainHooks(augment, eval_transform)), []
     if variant == "linear_probe" or ft.trainable_stages == 0:
         return linear_probe(model, train, val, cfg, eval_transform, augment,
                             ft.cache_features), []
