@@ -149,8 +149,9 @@ def stage_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfi
     probes = probe_stages(model, train, val, cfg, eval_transform, stages)
     best = probes.results[probes.best]
     seconds = probes.feature_seconds + sum(r.train_seconds for r in probes.results)
-    model = with_probe(model, probes.indices[probes.best], best.model)
-    return replace(best, model=model, train_seconds=seconds), probes
+    stage = probes.indices[probes.best]
+    return replace(best, model=with_probe(model, stage, best.model), train_seconds=seconds,
+                   config={**best.config, "probe_stage": stage + 1}), probes
 
 
 def linear_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
@@ -288,3 +289,27 @@ def train_variant(variant: str, model: nn.Module, train: Data, val: Data | None,
                        ft.gradual_phases), []
     return fine_tune(model, train, val, cfg, eval_transform, augment, ft.backbone_lr_factor,
                      ft.trainable_stages), []
+
+
+# The transfer map's strategies, cheapest first: a probe of the best stage, then the last stage,
+# the last half of the stages and all of them fine-tuned (with the head).
+STRATEGIES = ("probe", "last_1", "last_half", "all")
+
+
+def strategy_stages(strategy: str, count: int) -> int:
+    """How many of ``count`` stages ``strategy`` trains (0: a probe)."""
+    check_choice(strategy, STRATEGIES, "transfer_map.strategies")
+    return {"probe": 0, "last_1": 1, "last_half": math.ceil(count / 2), "all": count}[strategy]
+
+
+def train_strategy(strategy: str, model: nn.Module, train: Data, val: Data | None,
+                   cfg: TrainConfig, augment: TrainTransform, eval_transform: EvalTransform,
+                   backbone_lr_factor: float = 0.1) -> FitResult:
+    """One cell of the transfer map. The probe picks its stage on ``val`` (cached features: cheap);
+    fine-tuning runs its whole budget without per-epoch validation, its last epoch the model
+    (at a 1 % label fraction an epoch is a few steps, and validating after each would cost more
+    than the training)."""
+    k = strategy_stages(strategy, len(stage_names(model)))
+    if k == 0:
+        return stage_probe(model, train, val, cfg, eval_transform)[0]
+    return fine_tune(model, train, None, cfg, eval_transform, augment, backbone_lr_factor, k)

@@ -16,7 +16,12 @@ whole network but its head.
 
 Stage features (``StageTaps``): the output of each stage, averaged over space, N × C; the last
 stage's features are the classifier's input, i.e. exactly what a linear probe of the full
-backbone sees. One forward pass yields every stage at once.
+backbone sees. One forward pass yields every stage at once. Widths (tested):
+
+- EfficientNet-Lite0 (``transfer`` with ``bundled:efficientnet_lite0``): 16, 24, 40, 112, 1280
+  (the last after Lite0's 1×1 ``conv_head``, 320 → 1280);
+- ResNet-20 (``resnet20``): 16, 32, 64;
+- torchvision ResNet-18 (``tv:resnet18``): 64, 128, 256, 512.
 """
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ def parse_tune(tune: dict[str, Any]) -> TuneConfig:
     return cfg
 
 
-# The evaluate and study configs live with their pipelines, whose nodes import this module: a
-# top-level import here would be circular, so they are imported when first parsed.
+# The evaluate, study and transfer_map configs live with their pipelines, whose nodes import
+# this module: a top-level import here would be circular, so they are imported when first parsed.
 def parse_evaluate(evaluate: dict[str, Any]) -> Any:
     from deepvision.pipelines.evaluate.config import EvaluateConfig
 
@@ -53,6 +53,12 @@ def parse_study(study: dict[str, Any]) -> Any:
     return from_dict(StudyConfig, study, key="study")
 
 
+def parse_transfer_map(transfer_map: dict[str, Any]) -> Any:
+    from deepvision.pipelines.transfer_map.config import TransferMapConfig
+
+    return from_dict(TransferMapConfig, transfer_map, key="transfer_map")
+
+
 PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "ingest": parse_ingest,
     "split": parse_split,
@@ -63,4 +69,5 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "study": parse_study,
     "fine_tune": parse_fine_tune,
     "tune": parse_tune,
+    "transfer_map": parse_transfer_map,
 }

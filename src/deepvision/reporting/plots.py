@@ -231,7 +231,7 @@ def stage_accuracy_figure(rows: Sequence[dict[str, Any]],
 
 def heatmap_figure(values: Sequence[Sequence[float]], row_labels: Sequence[str],
                    col_labels: Sequence[str], title: str, value_label: str,
-                   fmt: str = "{:.3f}") -> Figure:
+                   fmt: str = "{:.3f}", x_label: str = "", y_label: str = "") -> Figure:
     """A rows × columns grid of numbers as a heat map, the number written in every cell."""
     grid = np.asarray(values, dtype=float)
     fig = Figure(figsize=(1.6 * len(col_labels) + 2.5, 0.8 * len(row_labels) + 1.8),
@@ -245,5 +245,5 @@ def heatmap_figure(values: Sequence[Sequence[float]], row_labels: Sequence[str],
     for (i, j), v in np.ndenumerate(grid):
         ax.text(j, i, fmt.format(v), ha="center", va="center",
                 color="black" if v > middle else "white")
-    ax.set_title(title)
+    ax.set(title=title, xlabel=x_label, ylabel=y_label)
     return fig
