@@ -18,14 +18,12 @@ CONF = Path(__file__).parents[3] / "conf" / "base" / "parameters_transfer_map.ym
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
-    torch.manual_seed(0)
-    backbone = tmp_path_factory.mktemp("backbone") / "backbone.pt"
-    save_checkpoint_bundle(create_model("resnet20", 4, 1), backbone)
     train, val, test = tiny_splits()
     return run(create_pipeline(), {
         "train_split": train, "val_split": val, "test_split": test,
         "params:transfer_map": {"label_fractions": [0.5, 1.0]},
-        "params:fine_tune": {"backbone": f"checkpoint:{backbone}", "input_size": None,
+        "params:fine_tune": {"backbone": _backbone(tmp_path_factory.mktemp("backbone")),
+                             "input_size": None,
                              "train": {"epochs": 1}},
         "params:train": tiny_params()["train"], "params:augment": {}})
 
@@ -56,6 +54,24 @@ def test_the_report_recommends_one_strategy_per_fraction_and_each_cell_is_a_run(
 
 def test_the_yaml_and_the_dataclass_share_their_defaults():
     assert yaml.safe_load(CONF.read_text())["transfer_map"] == to_dict(TransferMapConfig())
+
+
+def test_a_step_budget_gives_every_cell_about_that_many_steps(tmp_path):
+    train, val, test = tiny_splits()
+    out = run(create_pipeline(), {
+        "train_split": train, "val_split": val, "test_split": test,
+        "params:transfer_map": {"label_fractions": [0.5, 1.0], "strategies": ["last_1"],
+                                "steps": 7},
+        "params:fine_tune": {"backbone": _backbone(tmp_path), "input_size": None},
+        "params:train": tiny_params()["train"], "params:augment": {}})
+    # 18 and 36 labels in batches of 12: 1 and 3 steps an epoch, so 7 and 9 steps
+    assert list(out["transfer_map_table"]["steps"]) == [7, 9]
+
+
+def _backbone(folder: Path) -> str:
+    torch.manual_seed(0)
+    save_checkpoint_bundle(create_model("resnet20", 4, 1), folder / "backbone.pt")
+    return f"checkpoint:{folder / 'backbone.pt'}"
 
 
 def test_bad_grids_fail_before_training():

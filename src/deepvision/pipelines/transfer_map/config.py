@@ -18,6 +18,7 @@ class TransferMapConfig:
     strategies: tuple[str, ...] = STRATEGIES   # probe | last_1 | last_half | all
     tolerance: float = 0.01                    # accuracy (0..1) a cheaper strategy may lose
     val_images: int | None = 2000              # val images the probe picks its stage on (null: all)
+    steps: int | None = None                   # optimiser steps per cell (null: fine_tune's budget)
 
     def __post_init__(self) -> None:
         if not self.label_fractions or not self.strategies:
@@ -34,3 +35,5 @@ class TransferMapConfig:
         check_range(self.tolerance, "transfer_map.tolerance", 0, 1)
         if self.val_images is not None:
             check_range(self.val_images, "transfer_map.val_images", 1)
+        if self.steps is not None:
+            check_range(self.steps, "transfer_map.steps", 1)

@@ -3,6 +3,7 @@ training loop, then one grid as CSV, Markdown and heat maps, and one MLflow chil
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -46,18 +47,21 @@ def transfer_grid(train_split: ImageSet, val_split: ImageSet, test_split: ImageS
     fraction = 1.0 if grid.val_images is None else min(1.0, grid.val_images / len(val_split))
     val = labelled_subset(val_split, fraction, ft.seed)
     return [_cell(model, strategy, labelled_subset(train_split, f, ft.seed), f, val, test_split,
-                  ft, train, aug)
+                  ft, train, aug, grid.steps)
             for f in grid.label_fractions for strategy in grid.strategies]
 
 
 def _cell(model: nn.Module, strategy: str, labelled: ImageSet, fraction: float, val: ImageSet,
-          test: ImageSet, ft: FineTuneConfig, train: dict[str, Any],
-          aug: AugmentConfig) -> dict[str, Any]:
+          test: ImageSet, ft: FineTuneConfig, train: dict[str, Any], aug: AugmentConfig,
+          steps: int | None) -> dict[str, Any]:
     variant = "linear_probe" if strategy == "probe" else "fine_tune"
-    # The same step budget for every strategy of a fraction: fine_tune's rule (epochs over the
-    # full split, scaled by 1 / fraction); per-epoch checkpoints are pointless for cells this short.
+    # The same step budget for every strategy of a fraction: ``steps``, or fine_tune's rule
+    # (epochs over the full split, scaled by 1 / fraction); no per-epoch checkpoints in cells
+    # this short.
     cfg = replace(replace(ft, label_fraction=fraction).train_config(train, variant),
                   checkpoint_dir=None, run_name=f"transfer_map-{fraction:g}-{strategy}")
+    if steps is not None:
+        cfg = replace(cfg, epochs=math.ceil(steps / max(1, len(labelled) // cfg.batch_size)))
     mean, std = (0.0,) * labelled.channels, (1.0,) * labelled.channels  # the model adapts inputs
     eval_transform = partial(normalize, mean=mean, std=std)
     result = train_strategy(strategy, model, (labelled.images, labelled.labels),
