@@ -36,7 +36,8 @@ def test_the_last_stage_is_what_the_classifier_sees():
     assert torch.allclose(taps(x), model.forward_features(x))
 
 
-@pytest.mark.parametrize("name", ["resnet20", "tv:resnet18", "preact_resnet18"])
+@pytest.mark.parametrize("name", ["resnet20", "tv:resnet18", "preact_resnet18", "vgg11_bn",
+                                  "densenet_cifar"])
 def test_stages_partition_every_parameter_but_the_head_once(name):
     model = create_model(name, 10, 3)
     groups = stage_groups(model)
@@ -59,6 +60,20 @@ def test_a_cut_model_gives_its_stage_features_and_rebuilds_from_its_bundle():
         assert torch.allclose(cut.eval().features(x), expected, atol=1e-5)
         rebuilt, _ = model_from_bundle(bundle_to_dict(cut))
         assert torch.equal(rebuilt.eval()(x), cut(x))
+
+
+@pytest.mark.parametrize(("name", "keep"), [("vgg11_bn", 2), ("resnet20", 1), ("densenet_cifar", 3),
+                                            ("tv:resnet18", 3)])
+def test_a_cut_after_stage_k_feeds_the_classifier_stage_k(name, keep):
+    torch.manual_seed(0)
+    model = create_model(name, 10, 3).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = StageTaps(model, [keep - 1])(x)
+        cut = truncate(create_model(name, 10, 3), keep)
+        cut.load_state_dict(model.state_dict(), strict=False)  # the cut has a subset of keys
+        cut.fc = torch.nn.Identity()  # the classifier's input, whatever its width
+        assert torch.allclose(cut.eval()(x), expected, atol=1e-5)
 
 
 def test_a_model_without_stages_is_refused_by_name():

@@ -122,16 +122,18 @@ def _pool(out: Tensor) -> Tensor:
 
 
 def truncate(model: nn.Module, keep: int) -> nn.Module:
-    """Cut ``model`` (in place) after its first ``keep`` stages: every later module that holds
-    parameters becomes ``nn.Identity`` (pooling stays), so the classifier sees the pooled
-    features of stage ``keep``. Returns ``model``."""
-    groups = stage_groups(model)
+    """Cut ``model`` (in place) after its first ``keep`` stages: every module of the later stages
+    becomes ``nn.Identity`` except the parameter-free ones after the last stage (the global
+    pooling), so the classifier sees the pooled features of stage ``keep``. Returns ``model``."""
+    groups, names = stage_groups(model), stage_names(model)
     if not 1 <= keep <= len(groups):
         raise ValueError(f"cannot keep {keep} stages of {type(model).__name__}: it has "
-                         f"{len(groups)} ({', '.join(stage_names(model))})")
+                         f"{len(groups)} ({', '.join(names)})")
     for group in groups[keep:]:
         for name in group:
             module = model.get_submodule(name)
-            if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+            trailing = group is groups[-1] and group.index(name) > group.index(names[-1])
+            stateful = any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+            if stateful or not trailing:
                 set_submodule(model, name, nn.Identity())
     return model
