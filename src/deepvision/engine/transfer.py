@@ -150,8 +150,10 @@ def stage_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfi
     best = probes.results[probes.best]
     seconds = probes.feature_seconds + sum(r.train_seconds for r in probes.results)
     stage = probes.indices[probes.best]
+    by_stage = [r["val_accuracy"] for r in probes.rows()]
     return replace(best, model=with_probe(model, stage, best.model), train_seconds=seconds,
-                   config={**best.config, "probe_stage": stage + 1}), probes
+                   config={**best.config, "probe_stage": stage + 1,
+                           "stage_val_accuracy": by_stage}), probes
 
 
 def linear_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,

@@ -43,9 +43,11 @@ def test_every_fraction_meets_every_strategy_on_one_step_budget(grid):
 def test_the_report_recommends_one_strategy_per_fraction_and_each_cell_is_a_run(grid):
     md = grid["transfer_map_md"]
     assert md.count("of the labels (") == 2 and "## Test accuracy" in md
+    assert "| label fraction | stage 1 | stage 2 | stage 3 |" in md
     runs = grid["transfer_map_child_runs"]
     assert set(runs) == {f"{s}@{f}" for f in ("0.5", "1") for s in
                          ("probe", "last_1", "last_half", "all")}
+    assert {"stage1.val_accuracy", "stage3.val_accuracy"} <= set(runs["probe@1"]["metrics"])
     cell = runs["last_1@0.5"]
     assert cell["params"]["strategy"] == "last_1" and cell["metrics"]["trainable_stages"] == 1
     assert len(cell["curves"]["train_loss"]) == cell["params"]["train.epochs"]

@@ -78,6 +78,7 @@ def _cell(model: nn.Module, strategy: str, labelled: ImageSet, fraction: float, 
             "train_seconds": result.train_seconds,
             "trainable_parameters": sum(p.numel() for p in result.model.parameters()
                                         if p.requires_grad),
+            "stage_val_accuracy": result.config.get("stage_val_accuracy"),
             "history": result.history, "train": to_dict(cfg)}
 
 
@@ -103,8 +104,8 @@ def recommend(transfer_map_table: pd.DataFrame, transfer_map: dict[str, Any]) ->
     return lines
 
 
-def transfer_markdown(transfer_map_table: pd.DataFrame, transfer_map: dict[str, Any],
-                      fine_tune: dict[str, Any]) -> str:
+def transfer_markdown(transfer_map_table: pd.DataFrame, transfer_map_cells: list[dict[str, Any]],
+                      transfer_map: dict[str, Any], fine_tune: dict[str, Any]) -> str:
     """The grid as Markdown: the recommendations, the accuracy grid, then every cell."""
     ft, tolerance = parse_fine_tune(fine_tune), parse_transfer_map(transfer_map).tolerance
     accuracy = _grid(transfer_map_table, "test_accuracy")
@@ -115,7 +116,19 @@ def transfer_markdown(transfer_map_table: pd.DataFrame, transfer_map: dict[str, 
             "best):\n\n"
             + "".join(f"- {line}\n" for line in recommend(transfer_map_table, transfer_map))
             + "\n## Test accuracy\n\n" + to_markdown(grid)
-            + "\n## Every cell\n\n" + to_markdown(cells.to_dict("records")))
+            + "\n## Every cell\n\n" + to_markdown(cells.to_dict("records"))
+            + _stage_section(transfer_map_cells))
+
+
+def _stage_section(cells: list[dict[str, Any]]) -> str:
+    """The probe's validation accuracy on every stage, per label fraction (empty without probes):
+    where the course says "try a linear classifier from different stages", the answer."""
+    rows = [{"label fraction": f"{c['label_fraction']:g}",
+             **{f"stage {i}": a for i, a in enumerate(c["stage_val_accuracy"], start=1)}}
+            for c in cells if c.get("stage_val_accuracy")]
+    if not rows:
+        return ""
+    return "\n## Linear probe by stage (validation accuracy)\n\n" + to_markdown(rows)
 
 
 def _grid(table: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -148,6 +161,8 @@ def transfer_child_runs(transfer_map_cells: list[dict[str, Any]],
                           "train": cell["train"], "label_fraction": cell["label_fraction"],
                           "strategy": cell["strategy"]})
         metrics = {k: cell[k] for k in TABLE_COLUMNS[2:] if cell[k] is not None}
+        metrics |= {f"stage{i}.val_accuracy": a
+                    for i, a in enumerate(cell.get("stage_val_accuracy") or [], start=1)}
         runs[f"{cell['strategy']}@{cell['label_fraction']:g}"] = {
             "params": params, "metrics": metrics | {"test_loss": cell["test_loss"]},
             "curves": curves, "tags": {"strategy": cell["strategy"],
