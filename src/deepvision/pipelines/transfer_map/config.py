@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deepvision.config import ConfigError, check_choice, check_range
-from deepvision.engine.transfer import STRATEGIES
+from deepvision.engine.finetune import STRATEGIES
 
 
 @dataclass(frozen=True)

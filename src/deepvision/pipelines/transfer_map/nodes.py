@@ -17,7 +17,7 @@ from deepvision.data.imageset import ImageSet
 from deepvision.data.split import labelled_subset
 from deepvision.data.transforms import AugmentConfig, build_augment, normalize
 from deepvision.engine import evaluate, resolve_device
-from deepvision.engine.transfer import FineTuneConfig, strategy_stages, train_strategy
+from deepvision.engine.finetune import FineTuneConfig, strategy_stages, train_strategy
 from deepvision.models.registry import create_model
 from deepvision.models.stages import stage_names
 from deepvision.pipelines.params import parse_augment, parse_fine_tune, parse_transfer_map

@@ -8,8 +8,7 @@ import torch
 
 from deepvision.data.transforms import normalize
 from deepvision.engine import TrainConfig
-from deepvision.engine.optim import build_optimizer
-from deepvision.engine.transfer import (
+from deepvision.engine.finetune import (
     FineTuneConfig,
     fine_tune,
     fit_linear,
@@ -17,6 +16,7 @@ from deepvision.engine.transfer import (
     linear_probe,
     stage_probe,
 )
+from deepvision.engine.optim import build_optimizer
 from deepvision.models import create_model
 from deepvision.models.bundle import save_checkpoint_bundle
 from deepvision.models.stages import stage_groups, stage_names, stage_parameters
