@@ -38,7 +38,7 @@ class PretrainConfig:
     knn_bank_size: int | None = 5000    # monitor: training images in the labelled bank; null = all
     # overrides of params:train for the pretraining only
     train: dict[str, Any] = field(default_factory=lambda: {
-        "epochs": 40, "batch_size": 256, "lr": 0.5, "weight_decay": 1e-5, "warmup_epochs": 1,
+        "epochs": 40, "batch_size": 256, "lr": 0.5, "weight_decay": 1.0e-5, "warmup_epochs": 1,
         "monitor": "val_knn_accuracy"})
     # overrides of params:augment for the two views (no mixup/cutmix)
     augment: dict[str, Any] = field(default_factory=lambda: {
