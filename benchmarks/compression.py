@@ -100,7 +100,7 @@ def _stages(model: nn.Module, train: tuple[Tensor, Tensor], steps: tuple[str, ..
             **settings: Any) -> list[tuple[str, nn.Module]]:
     cfg = CompressConfig(steps=steps, fine_tune=FINE_TUNE, **settings)
     ctx = StepContext(train, None, cfg.train_config(to_dict(TRAIN)),
-                      None, to_float, (1, 8, 8), cfg)
+                      None, to_float, (1, 8, 8), cfg, to_dict(TRAIN))
     return run_steps(model, ctx)
 
 
@@ -149,6 +149,47 @@ def structured(name: str, data: Any, ratio: float = 0.5) -> dict[str, Any]:
             "fine_tuned_acc": round(_accuracy(tuned, test), 4),
             "score": round(challenge_score(tuned, (1, 8, 8), tuned.meta["compression"]["dense"])
                            .challenge_score, 4)}
+
+
+def distillation(data: Any, seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, Any]:
+    """A LeNet-5 student taught by a trained ResNet-20 vs the same student trained alone, the
+    same budget (``TRAIN``), on digits: mean and spread over ``seeds``."""
+    train, test = data
+    teacher = _trained("resnet20", train)
+    alone, taught = [], []
+    for seed in seeds:
+        stages = dict(_stages(teacher, train, ("distill",),
+                              distill={"student": "lenet5", "seed": seed}))
+        alone.append(_accuracy(stages["student_alone"], test))
+        taught.append(_accuracy(stages["distill"], test))
+    gain = 100 * (np.array(taught) - np.array(alone))
+    return {"what": f"distill resnet20 → lenet5 (digits, seeds {list(seeds)})",
+            "teacher_acc": round(_accuracy(teacher, test), 4),
+            "alone_acc": f"{np.mean(alone):.4f} ± {np.std(alone):.4f}",
+            "distilled_acc": f"{np.mean(taught):.4f} ± {np.std(taught):.4f}",
+            "gain_points": f"{gain.mean():.2f} (min {gain.min():.2f}, max {gain.max():.2f})"}
+
+
+def factorization(name: str, data: Any, ratio: float = 0.45) -> dict[str, Any]:
+    """Low-rank factorization to ``ratio`` of the factorized layers' parameters, then the
+    fine-tuning budget: parameters kept, MACs, digits accuracy before and after."""
+    train, test = data
+    model = _trained(name, train)
+    factored, tuned = [m for _, m in _stages(model, train, ("factorize", "fine_tune"),
+                                             factorize={"ratio": ratio, "energy": None})[1:]]
+    params = sum(p.numel() for p in model.parameters())
+    before = _accuracy(model, test)
+    return {"model": name, "what": f"factorize (ratio {ratio}), fine-tune (digits)",
+            "params_kept": round(sum(p.numel() for p in tuned.parameters()) / params, 3),
+            "macs_kept": round(count_macs(tuned, (1, 8, 8)) / count_macs(model, (1, 8, 8)), 3),
+            "fp32_acc": round(before, 4), "factorized_acc": round(_accuracy(factored, test), 4),
+            "fine_tuned_acc": round(_accuracy(tuned, test), 4),
+            "drop_points": round(100 * (before - _accuracy(tuned, test)), 2)}
+
+
+def distill_factorize_suite() -> list[dict[str, Any]]:
+    data = digits()
+    return [distillation(data), factorization("resnet18", data)]
 
 
 def int8_suite() -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import pretrain
-from benchmarks.compression import int8_suite, pruning_suite
+from benchmarks.compression import distill_factorize_suite, int8_suite, pruning_suite
 from benchmarks.data_layer import bench_augment, bench_folder_ingest
 from benchmarks.training_loop import compare
 
@@ -33,6 +33,7 @@ def run(only: set[str] | None = None) -> dict[str, list[dict]]:
             "target_seconds": 60}],
         "int8": int8_suite,
         "pruning": pruning_suite,
+        "distill_factorize": distill_factorize_suite,
         "pretrain": lambda: [pretrain.compare()],
     }
     return {name: fn() for name, fn in suites.items() if only is None or name in only}

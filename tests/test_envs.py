@@ -46,3 +46,10 @@ def test_lab1_is_the_course_recipe():
 def test_project1_studies_the_four_families():
     names = PARSERS["study"](_parameters("project1")["study"]).architectures
     assert {"resnet18", "preact_resnet18", "densenet_cifar", "vgg11_bn"} <= set(names)
+
+
+def test_the_challenge_trains_on_cifar10_then_compresses_to_int8():
+    p = _parameters("challenge")
+    compress = PARSERS["compress"](p["compress"])
+    assert p["ingest"]["name"] == "CIFAR10" and compress.steps[-1] == "quantize_int8"
+    assert "prune_structured" in compress.steps

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from deepvision.compression import prune, quantize
+from deepvision.compression import distill, factorize, prune, quantize
 from deepvision.compression.score import dense_counts
 from deepvision.config import check_range
 from deepvision.engine.config import TrainConfig
@@ -26,6 +26,51 @@ from deepvision.engine.loop import EvalTransform, TrainHooks, TrainTransform, fi
 
 Data = tuple[Tensor, Tensor]
 FINE_TUNE = {"epochs": 5, "lr": 0.01, "warmup_epochs": 0}
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """``compress.distill``: the teacher, the student and the loss of the ``distill`` step."""
+
+    teacher: str = "input"                # input (the model entering the step) | checkpoint:<path>
+    # | mlflow:runs:/<id>/model | mlflow:models:/<name>/<version>: a trained project model
+    student: str | None = "lenet5"        # a registry name (built fresh); null = the model
+    # entering the step is the student (then teacher must name another model)
+    student_kwargs: dict[str, Any] = field(default_factory=dict)  # its architecture arguments
+    # T softens both distributions; the soft term's gradient grows with T (T² · (p_s − p_t)/T),
+    # and at T = 4, α = 0.9 a LeNet-5 student without batch norm diverged on digits at lr 0.05
+    temperature: float = 2.0
+    alpha: float = 0.5                    # weight of the soft-target term, [0, 1]
+    hint_weight: float = 0.0              # β of the optional FitNets hint loss (0 = off)
+    student_layer: str | None = None      # hint: student module whose output is matched
+    teacher_layer: str | None = None      # hint: teacher module it is matched to
+    seed: int = 0                         # the fresh student's initialisation
+    # params:train overrides for the student's training (both the distilled student and the
+    # same student trained alone, for the comparison): a full training, not a fine-tuning
+    train: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        distill.check_distill(self.temperature, self.alpha, self.hint_weight)
+        if self.student is None and self.teacher == "input":
+            raise ValueError("compress.distill: student null (the incoming model) needs a "
+                             "teacher other than 'input'; name one (checkpoint:<path>, mlflow:…)")
+        if self.hint_weight > 0 and (self.student_layer is None or self.teacher_layer is None):
+            raise ValueError("compress.distill.hint_weight > 0 needs student_layer and "
+                             "teacher_layer (module names, e.g. layer2 and layer2)")
+
+
+@dataclass(frozen=True)
+class FactorizeConfig:
+    """``compress.factorize``: how ranks are chosen (exactly one of the three)."""
+
+    energy: float | None = None           # per layer: smallest ranks keeping this share of the
+    # squared singular values, (0, 1)
+    ratio: float | None = 0.5             # global: the factorized layers keep ~this share of their
+    # parameters, (0, 1)
+    rank: int | None = None               # one fixed rank for every layer (>= 2)
+
+    def __post_init__(self) -> None:
+        factorize.check_factorize(self.energy, self.ratio, self.rank)
 
 
 @dataclass(frozen=True)
@@ -44,6 +89,8 @@ class CompressConfig:
     # params:train overrides for every training step (fine_tune, each pruning round, qat,
     # binary_connect): a short, gentle budget, not a second full training
     fine_tune: dict[str, Any] = field(default_factory=lambda: dict(FINE_TUNE))
+    distill: DistillConfig = field(default_factory=DistillConfig)        # the distill step
+    factorize: FactorizeConfig = field(default_factory=FactorizeConfig)  # the factorize step
 
     def __post_init__(self) -> None:
         check_steps(self.steps)
@@ -72,6 +119,15 @@ class StepContext:
     eval_transform: EvalTransform
     input_shape: tuple[int, int, int]
     cfg: CompressConfig
+    base_train: Mapping[str, Any] = field(default_factory=dict)  # params:train, unmodified
+
+    def with_budget(self, overrides: Mapping[str, Any]) -> StepContext:
+        """This context training with ``params:train`` + ``overrides`` instead of the
+        ``compress.fine_tune`` budget."""
+        from deepvision.config import from_dict
+
+        cfg = from_dict(TrainConfig, {**self.base_train, **overrides}, "compress.distill.train")
+        return replace(self, train_cfg=cfg)
 
     def fit(self, model: nn.Module, **hooks: Any) -> nn.Module:
         """``model`` trained through the one loop with this budget (extra ``TrainHooks`` fields
@@ -81,7 +137,9 @@ class StepContext:
         return _with_meta(trained, getattr(model, "meta", {}))
 
 
-Step = Callable[[nn.Module, StepContext], nn.Module]
+# A step returns the next model, or labelled stages to report of which the last is the next
+# model (distillation also reports the student trained alone).
+Step = Callable[[nn.Module, StepContext], nn.Module | list[tuple[str, nn.Module]]]
 
 
 @dataclass(frozen=True)
@@ -126,9 +184,10 @@ def run_steps(model: nn.Module, ctx: StepContext) -> list[tuple[str, nn.Module]]
     stages = [("uncompressed", model)]
     for name in ctx.cfg.steps:
         out = _STEPS[name].fn(stages[-1][1], ctx)
-        record = dict(out.meta.get("compression", {}))
-        out.meta["compression"] = {**record, "steps": [*record.get("steps", []), name]}
-        stages.append((name, out))
+        for label, model in out if isinstance(out, list) else [(name, out)]:
+            record = dict(model.meta.get("compression", {}))
+            model.meta["compression"] = {**record, "steps": [*record.get("steps", []), name]}
+            stages.append((label, model))
     return stages
 
 
@@ -218,13 +277,70 @@ class _Clip:
         quantize.clip_shadow_weights(model, self.bound)
 
 
+@register_step("distill")
+def distill_step(model: nn.Module, ctx: StepContext) -> list[tuple[str, nn.Module]]:
+    """Knowledge distillation into ``distill.student`` (Hinton et al. 2015), beside the same
+    student trained alone with the same budget: what the teacher bought."""
+    cfg = ctx.cfg.distill
+    teacher = model if cfg.teacher == "input" else _load_model(cfg.teacher)
+    student = model if cfg.student is None else _fresh_student(cfg, ctx)
+    meta = {k: v for k, v in model.meta.items() if k != "compression"}
+    student = _with_meta(student, meta if cfg.student is not None else model.meta)
+    train = ctx.with_budget(cfg.train)
+    alone = train.fit(student)
+    objective = distill.Distillation(copy.deepcopy(teacher), cfg.temperature, cfg.alpha,
+                                     cfg.hint_weight, cfg.student_layer, cfg.teacher_layer)
+    net = student
+    if cfg.hint_weight > 0:
+        example = ctx.eval_transform(ctx.train[0][:2])
+        net = _with_meta(distill.with_hint(student, teacher, cfg.student_layer,
+                                           cfg.teacher_layer, example), student.meta)
+    taught = train.fit(net, objective=objective)
+    if isinstance(taught, distill.HintedStudent):
+        taught = _with_meta(taught.student, student.meta)
+    return [("student_alone", alone), ("distill", taught)]
+
+
+@register_step("factorize")
+def factorize_step(model: nn.Module, ctx: StepContext) -> nn.Module:
+    """Low-rank factors for conv and linear layers (SVD; Tucker-2 for k×k convolutions); follow
+    it with ``fine_tune``."""
+    cfg = ctx.cfg.factorize
+    net = prune.make_permanent(copy.deepcopy(model))
+    ranks = factorize.choose_ranks(net, cfg.energy, cfg.ratio, cfg.rank)
+    record = dict(model.meta.get("compression", {}))
+    record.setdefault("dense", dense_counts(model, ctx.input_shape))
+    record["factorized"] = {**record.get("factorized", {}), **ranks}
+    return _with_meta(factorize.factorize(net, ranks), {**model.meta, "compression": record})
+
+
+def _fresh_student(cfg: DistillConfig, ctx: StepContext) -> nn.Module:
+    from deepvision.models.registry import create_model
+
+    classes = int(ctx.train[1].max()) + 1
+    with torch.random.fork_rng(devices=[]):  # seed the init without touching global RNG state
+        torch.manual_seed(cfg.seed)
+        return create_model(cfg.student, classes, ctx.input_shape[0], **cfg.student_kwargs)
+
+
+def _load_model(source: str) -> nn.Module:
+    from deepvision.models.pretrained import load_backbone
+
+    return load_backbone(source).model.eval()
+
+
 # --- rebuilding from a bundle --------------------------------------------------------------------
 
 def restore(model: nn.Module, record: Mapping[str, Any]) -> nn.Module:
     """Make a freshly built dense ``model`` take the form ``record`` (``meta["compression"]``)
     describes, so the compressed weights load into it strictly."""
-    if "layer_shapes" in record:
-        prune.shrink_to(model, record["layer_shapes"])
+    # Structure changes replay in step order: a factorization after a pruning factors the
+    # pruned layers, a pruning after a factorization prunes the factors.
+    for step in record.get("steps", []):
+        if step == "factorize":
+            factorize.refactor(model, record["factorized"])
+        elif step == "prune_structured" and "layer_shapes" in record:
+            prune.shrink_to(model, record["layer_shapes"])
     if "precision" in record:
         model = quantize.add_cast_hooks(model.to(quantize.HALF_DTYPES[record["precision"]]))
     if "int8" in record:

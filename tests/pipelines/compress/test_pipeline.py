@@ -69,7 +69,7 @@ def test_parameters_yaml_matches_the_dataclass_defaults():
     ({"sparsity": 1.0}, r"sparsity=1.0 is out of range.*\[0, 1\)"),
     ({"structured_ratio": -0.1}, r"structured_ratio=-0.1 is out of range"),
     ({"steps": ["prune", "fine_tune"]}, r"unknown compression step\(s\) 'prune'.*known steps: "
-                                        r"binary_connect, fine_tune, prune_structured"),
+                                        r"binary_connect, distill, factorize, fine_tune"),
     ({"steps": ["quantize_int8", "fine_tune"]}, r"'quantize_int8' must be the last step"),
 ])
 def test_bad_parameters_fail_before_the_run(compress, message):
@@ -83,3 +83,19 @@ def test_int8_without_calibration_images_fails_at_once():
     with pytest.raises(ValueError, match="int8 needs calibration images"):
         compress_stages(tiny_model(train, "resnet20"), empty, val, {"steps": ["quantize_int8"]},
                         tiny_params()["train"], {})
+
+
+def test_factorize_and_distill_steps_report_their_stages_and_reload(tmp_path):
+    steps = ["factorize", "fine_tune", "distill"]
+    compress = {"steps": steps, "factorize": {"ratio": 0.5},
+                "distill": {"student": "lenet5", "train": {"epochs": 1}}}
+    catalog = _catalog(tmp_path, compress)
+    SequentialRunner().run(create_pipeline(), catalog)
+    table = catalog.load("compression_comparison")
+    assert list(table["stage"]) == ["00_uncompressed", "01_factorize", "02_fine_tune",
+                                    "03_student_alone", "04_distill"]
+    assert table.iloc[1]["parameters"] < table.iloc[0]["parameters"]
+    assert table.iloc[3]["parameters"] == table.iloc[4]["parameters"]  # the same student
+    stages = catalog.load("compression_stages")  # the factorized structure rebuilt from meta
+    x = torch.rand(2, 1, 8, 8)
+    assert stages["01_factorize"](x).shape == (2, 3)

@@ -45,7 +45,7 @@ def compress_stages(model: nn.Module, train_split: ImageSet, val_split: ImageSet
                       build_augment(parse_augment(augment), meta["mean"], meta["std"],
                                     num_classes=train_split.num_classes),
                       partial(normalize, mean=meta["mean"], std=meta["std"]),
-                      (train_split.channels, *train_split.image_size), cfg)
+                      (train_split.channels, *train_split.image_size), cfg, train)
     return {f"{i:02d}_{name}": m for i, (name, m) in enumerate(run_steps(model, ctx))}
 
 
