@@ -8,7 +8,7 @@ from deepvision.config import check_choice, check_range
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "onecycle", "multistep", "plateau")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MONITORS = ("val_accuracy", "val_loss", "train_loss")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -40,7 +40,8 @@ class TrainConfig:
     device: str = "auto"                  # auto → cuda, then mps, then cpu
     devices: int = 1                      # data-parallel processes on this machine (DDP)
     sync_batchnorm: bool = False          # DDP: batch-norm statistics over the global batch
-    precision: str = "fp32"               # fp32 | bf16 | fp16 (fp16 on CUDA only)
+    precision: str = "auto"               # auto (bf16 on native bf16 units, else fp32) | fp32 |
+                                          # bf16 | fp16 (CUDA only, with gradient scaling)
     compile: bool = False                 # torch.compile the model
     channels_last: bool = True            # NHWC memory format for conv nets
     seed: int = 0                         # data order, augmentation and dropout randomness

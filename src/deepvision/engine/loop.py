@@ -25,7 +25,13 @@ from deepvision.config import to_dict
 from deepvision.engine import checkpoint as ckpt
 from deepvision.engine import distributed
 from deepvision.engine.config import TrainConfig
-from deepvision.engine.device import autocast, resolve_device, set_determinism, set_threads
+from deepvision.engine.device import (
+    autocast,
+    resolve_device,
+    resolve_precision,
+    set_determinism,
+    set_threads,
+)
 from deepvision.engine.optim import LRSchedule, build_optimizer
 from deepvision.engine.progress import Progress
 from deepvision.models.heads import NORM_LAYERS
@@ -80,7 +86,7 @@ class FitResult:
     best_epoch: int
     best_metric: float
     train_seconds: float
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # precision: the resolved one (not auto)
 
 
 @dataclass
@@ -130,6 +136,9 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
     set_threads(cfg.threads)
     set_determinism(cfg.deterministic)
     device = distributed.device_for(ctx, resolve_device(cfg.device))
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, device))
+    if ctx.is_main:
+        log.info("Training on %s in %s.", device, cfg.precision)
     model = copy.deepcopy(model).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -266,8 +275,9 @@ def _validate(run: _Run, val: tuple[Tensor, Tensor] | None) -> dict[str, float]:
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor, batch_size: int = 512,
             transform: EvalTransform = to_float, device: torch.device | str | None = None,
-            precision: str = "fp32", channels_last: bool = True) -> Tensor:
-    """Logits for every input, in order, as a float32 CPU tensor."""
+            precision: str = "auto", channels_last: bool = True) -> Tensor:
+    """Logits for every input, in order, as a float32 CPU tensor; ``precision`` as in training
+    (``auto``: bf16 autocast where the device has native bf16 units)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device).eval()
     out = []

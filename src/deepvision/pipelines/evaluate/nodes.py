@@ -62,7 +62,7 @@ def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str
                           resolve_device(train_cfg.device),
                           batch_sizes=(1, cfg.throughput_batch_size), warmup=cfg.warmup,
                           repeats=cfg.repeats, channels_last=train_cfg.channels_last,
-                          max_seconds=cfg.max_seconds)
+                          max_seconds=cfg.max_seconds, precision=train_cfg.precision)
     return {**cost, "checkpoint_mb": _checkpoint_mb(trained_model)}
 
 

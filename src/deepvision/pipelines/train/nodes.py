@@ -30,7 +30,9 @@ def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: Imag
                               "data": [len(train_split), len(val_split), train_split.image_size]})
     result.model.meta = dict(initial_model.meta)
     summary = {"best_epoch": result.best_epoch, f"best_{cfg.monitor}": result.best_metric,
-               "train_seconds": result.train_seconds, "epochs_run": len(result.history)}
+               "train_seconds": result.train_seconds, "epochs_run": len(result.history),
+               # the precision train.precision resolved to (auto → bf16 or fp32), as a metric
+               "train_bf16": float(result.config["precision"] == "bf16")}
     return result.model, {**summary, "history": result.history}
 
 
