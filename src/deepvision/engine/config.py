@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from deepvision.config import check_choice, check_range
+from deepvision.config import ConfigError, check_choice, check_range
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "onecycle", "multistep", "plateau")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MONITORS = ("val_accuracy", "val_loss", "train_loss")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Evaluating an image costs about a third of training on it (a forward pass against forward +
+# backward), so validation images up to 0.3 × the training images between two validations keep
+# validation near 10% of the run.
+VAL_TRAIN_RATIO = 0.3
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,14 @@ class TrainConfig:
     grad_clip_norm: float | None = None   # max global gradient L2 norm; null = no clipping
     ema_decay: float | None = None        # EMA of weights per step (e.g. 0.999); null = off
     monitor: str = "val_accuracy"         # metric choosing the best epoch and early stopping
-    patience: int | None = None           # early stopping: epochs without improvement; null = off
+    patience: int | None = None           # early stopping: epochs without improvement (checked
+                                          # at validated epochs); null = off
+    # Epochs between validations (the last epoch is always validated), or auto: every epoch
+    # unless the validation images outnumber VAL_TRAIN_RATIO × the training images seen since the
+    # last validation, so that validating never costs more than ~10% of the run.
+    val_every: int | str = "auto"
+    val_max_images: int | None = None     # validate on a seeded, stratified subset of this size
+                                          # (train.seed picks it); null = the whole split
     device: str = "auto"                  # auto → cuda, then mps, then cpu
     devices: int = 1                      # data-parallel processes on this machine (DDP)
     sync_batchnorm: bool = False          # DDP: batch-norm statistics over the global batch
@@ -70,6 +82,12 @@ class TrainConfig:
         if self.ema_decay is not None:
             check_range(self.ema_decay, "train.ema_decay", 0, 1, low_open=True)
         check_choice(self.monitor, MONITORS, "train.monitor")
+        whole = isinstance(self.val_every, int) and not isinstance(self.val_every, bool)
+        if self.val_every != "auto" and not (whole and self.val_every >= 1):
+            raise ConfigError(f"train.val_every={self.val_every!r} must be auto or a whole "
+                              "number of epochs >= 1")
+        if self.val_max_images is not None:
+            check_range(self.val_max_images, "train.val_max_images", 1)
         if self.patience is not None:
             check_range(self.patience, "train.patience", 1)
         check_choice(self.device.split(":")[0], DEVICES, "train.device")
@@ -78,6 +96,14 @@ class TrainConfig:
         check_choice(self.progress, ("auto", "bar", "line", "off"), "train.progress")
         for m in self.milestones:
             check_range(m, "train.milestones", 1, self.epochs)
+
+    def validation_interval(self, n_train: int, n_val: int) -> int:
+        """Epochs between validations for ``n_train`` training and ``n_val`` validation images."""
+        if self.val_every != "auto":
+            return int(self.val_every)
+        if n_val == 0 or n_train == 0:
+            return 1
+        return max(1, math.ceil(n_val / (VAL_TRAIN_RATIO * n_train) - 1e-9))
 
     @property
     def monitor_mode(self) -> str:

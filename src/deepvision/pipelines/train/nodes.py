@@ -13,6 +13,7 @@ from deepvision.engine import TrainHooks, fit
 from deepvision.pipelines.params import parse_augment, parse_train
 
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
+          "val_seconds",
           "images_per_second")
 
 
