@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from deepvision.config import ConfigError, check_choice, check_range
 
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("constant", "cosine", "onecycle", "multistep", "plateau")
+SCHEDULES = ("constant", "cosine", "onecycle", "triangle", "multistep", "plateau")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MONITORS = ("val_accuracy", "val_loss", "train_loss")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -31,12 +31,15 @@ class TrainConfig:
     nesterov: bool = True                 # SGD only
     weight_decay: float = 5e-4            # L2 (SGD) or decoupled (AdamW) decay
     decay_norm_and_bias: bool = False     # False: no weight decay on norm weights and biases
-    schedule: str = "cosine"              # constant | cosine | onecycle | multistep | plateau
+    norm_lr_scale: float = 1.0            # lr factor of norm-layer parameters (airbench: 64)
+    # constant | cosine | onecycle | triangle (linear warm-up, then linear decay to the floor,
+    # as airbench) | multistep | plateau
+    schedule: str = "cosine"
     warmup_epochs: float = 0.0            # linear warm-up length, epochs (fractions allowed)
     milestones: tuple[int, ...] = ()      # multistep: epochs at which lr *= gamma
     gamma: float = 0.1                    # multistep / plateau decay factor
     plateau_patience: int = 3             # plateau: epochs without improvement before decaying
-    min_lr_ratio: float = 0.0             # cosine / onecycle floor, fraction of lr
+    min_lr_ratio: float = 0.0             # cosine / onecycle / triangle floor, fraction of lr
     label_smoothing: float = 0.0          # cross-entropy label smoothing, 0..1
     grad_clip_norm: float | None = None   # max global gradient L2 norm; null = no clipping
     ema_decay: float | None = None        # EMA of weights per step (e.g. 0.999); null = off
@@ -72,6 +75,7 @@ class TrainConfig:
         check_range(self.lr, "train.lr", 0, low_open=True)
         check_range(self.momentum, "train.momentum", 0, 1)
         check_range(self.weight_decay, "train.weight_decay", 0)
+        check_range(self.norm_lr_scale, "train.norm_lr_scale", 0, low_open=True)
         check_choice(self.schedule, SCHEDULES, "train.schedule")
         check_range(self.warmup_epochs, "train.warmup_epochs", 0, self.epochs)
         check_range(self.gamma, "train.gamma", 0, 1, low_open=True)

@@ -39,6 +39,8 @@ from deepvision.models.heads import NORM_LAYERS
 
 log = logging.getLogger(__name__)
 
+_DATA_INIT_IMAGES = 10_000  # at most this many training images go to a model's ``data_init``
+
 TrainTransform = Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]]
 EvalTransform = Callable[[Tensor], Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -128,7 +130,8 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
     ``hooks`` says how this training differs from plain supervised training (see ``TrainHooks``);
     ``fingerprint`` adds what else identifies the run (model, data) to the config a checkpoint must
     match. Returns the best epoch's weights (a new module; ``model`` is not changed).
-    ``cfg.devices > 1`` trains data-parallel in that many local processes.
+    ``cfg.devices > 1`` trains data-parallel in that many local processes. A model with a
+    ``data_init(inputs)`` method gets the first training inputs (as evaluated) before training.
     """
     hooks = hooks or TrainHooks()
     ctx = distributed.context()
@@ -148,6 +151,9 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
     x_train, y_train = _resident(train, device)
     val_dev = _resident(_capped(val, cfg), device) if val is not None else None
     val_every = cfg.validation_interval(len(x_train), len(val_dev[0]) if val_dev else 0)
+    if hasattr(model, "data_init"):  # e.g. airbench's whitening layer, set from training images
+        with torch.no_grad():
+            model.data_init((hooks.eval_transform or to_float)(x_train[:_DATA_INIT_IMAGES]))
     run = _start(model, cfg, hooks, device, ctx, len(x_train))
     run_config = {**to_dict(cfg), **(fingerprint or {})}
     path = Path(cfg.checkpoint_dir) / f"{cfg.run_name}.pt" if cfg.checkpoint_dir else None
