@@ -9,7 +9,7 @@ import torch
 
 from deepvision.config import ConfigError
 from deepvision.engine import TrainConfig, fit, loop
-from deepvision.engine.transfer import FineTuneConfig
+from deepvision.engine.finetune import FineTuneConfig
 from tests.engine.conftest import TinyNet
 
 

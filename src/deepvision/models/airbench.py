@@ -30,8 +30,9 @@ def _norm(channels: int, momentum: float) -> nn.BatchNorm2d:
 
 
 class ConvGroup(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, momentum: float) -> None:
-        super().__init__(_conv(c_in, c_out), nn.MaxPool2d(2), _norm(c_out, momentum), nn.GELU(),
+    def __init__(self, c_in: int, c_out: int, momentum: float, ceil: bool = False) -> None:
+        super().__init__(_conv(c_in, c_out), nn.MaxPool2d(2, ceil_mode=ceil),
+                         _norm(c_out, momentum), nn.GELU(),
                          _conv(c_out, c_out), _norm(c_out, momentum), nn.GELU())
 
 
@@ -47,8 +48,10 @@ class AirbenchNet(nn.Module):
         self.whiten_images, self.whiten_eps, self.logit_scale = whiten_images, whiten_eps, \
             logit_scale
         c, groups = self.whiten.out_channels, []
-        for width in widths:
-            groups.append(ConvGroup(c, width, bn_momentum))
+        for i, width in enumerate(widths):
+            # The last pool rounds up (7 → 4 on 32-pixel inputs, where airbench's gives 3 and
+            # then drops a row and column) so that 8-pixel inputs still reach 1×1.
+            groups.append(ConvGroup(c, width, bn_momentum, ceil=i == len(widths) - 1))
             c = width
         self.body = nn.Sequential(nn.GELU(), *groups, nn.AdaptiveMaxPool2d(1), nn.Flatten())
         self.head = nn.Linear(c, num_classes, bias=False)
