@@ -159,3 +159,23 @@ def test_an_error_in_on_epoch_end_stops_the_spawned_ranks(data, cfg):
     cfg = replace(cfg, epochs=50, checkpoint_dir=None, threads=1, batch_size=8, devices=2)
     with pytest.raises(KeyboardInterrupt, match="pruned"):
         fit(TinyNet(norm=False), data, None, cfg, TrainHooks(on_epoch_end=stop))
+
+
+def test_ema_warms_its_decay_up_then_reaches_it():
+    from deepvision.engine.loop import ema_step
+
+    avg, cur = [torch.zeros(3)], [torch.ones(3)]
+    ema_step(avg, cur, torch.tensor(1), decay=0.999)  # n=1: decay 2/11, not 0.999
+    torch.testing.assert_close(avg[0], torch.full((3,), 9 / 11))
+    avg = [torch.zeros(3)]
+    ema_step(avg, cur, torch.tensor(100_000), decay=0.999)  # late: the configured decay
+    torch.testing.assert_close(avg[0], torch.full((3,), 0.001))
+    steps = [torch.zeros(2, dtype=torch.long)]
+    ema_step(steps, [torch.tensor([5, 7])], torch.tensor(3), decay=0.9)
+    assert steps[0].tolist() == [5, 7]
+
+
+def test_fit_with_ema_returns_the_averaged_model(net, data, cfg):
+    result = fit(net, data, data, replace(cfg, ema_decay=0.9, epochs=2))
+    assert result.history[-1]["val_accuracy"] >= 0
+    assert not any(k.startswith("module.") for k in result.model.state_dict())

@@ -405,9 +405,25 @@ def _capped(val: tuple[Tensor, Tensor], cfg: TrainConfig) -> tuple[Tensor, Tenso
 def _ema(model: nn.Module, decay: float | None) -> nn.Module | None:
     if decay is None:
         return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    from functools import partial
 
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    from torch.optim.swa_utils import AveragedModel
+
+    return AveragedModel(model, multi_avg_fn=partial(ema_step, decay=decay), use_buffers=True)
+
+
+@torch.no_grad()
+def ema_step(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor,
+             decay: float) -> None:
+    """One EMA update with timm's warm-up, decay_n = min(decay, (1 + n) / (10 + n)): a short run's
+    average is not dominated by its first weights (airbench warms its Lookahead decay up too).
+    Integer buffers (batch-norm step counts) take the model's value."""
+    n = float(num_averaged)  # one scalar sync per step on a GPU: negligible
+    d = min(decay, (1 + n) / (10 + n))
+    if torch.is_floating_point(averaged[0]):
+        torch._foreach_lerp_(averaged, current, 1 - d)
+    else:
+        torch._foreach_copy_(averaged, current)
 
 
 def _end_epoch(state: _State, record: dict[str, float], cfg: TrainConfig,
