@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deepvision.models.registry import register_model
+from deepvision.models.registry import register_models
 
 
 class DenseLayer(nn.Module):
@@ -58,6 +58,12 @@ class DenseNet(nn.Module):
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(c, num_classes)
 
+    def stage_names(self) -> list[str]:
+        """Each dense block ends with its transition (the last with the final BN-ReLU)."""
+        ends = [i for i, m in enumerate(self.features)
+                if isinstance(m, nn.Sequential) or i == len(self.features) - 1]
+        return [f"features.{i}" for i in ends]
+
     def forward_features(self, x: Tensor) -> Tensor:
         return self.pool(self.features(x))
 
@@ -67,5 +73,7 @@ class DenseNet(nn.Module):
 
 BLOCKS_121 = [6, 12, 24, 16]
 
-densenet121 = register_model(partial(DenseNet, BLOCKS_121, 32), name="densenet121")
-densenet_cifar = register_model(partial(DenseNet, BLOCKS_121, 12), name="densenet_cifar")
+register_models(
+    densenet121=partial(DenseNet, BLOCKS_121, 32),
+    densenet_cifar=partial(DenseNet, BLOCKS_121, 12),
+)

@@ -14,7 +14,7 @@ from functools import partial
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deepvision.models.registry import register_model
+from deepvision.models.registry import register_models
 
 
 class PreActBlock(nn.Module):
@@ -58,6 +58,9 @@ class PreActResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
+    def stage_names(self) -> list[str]:
+        return [f"stages.{i}" for i in range(len(self.stages))]
+
     def forward_features(self, x: Tensor) -> Tensor:
         return self.pool(self.post(self.stages(self.stem(x))))
 
@@ -67,5 +70,7 @@ class PreActResNet(nn.Module):
 
 WIDE = [64, 128, 256, 512]
 
-preact_resnet18 = register_model(partial(PreActResNet, [2, 2, 2, 2], WIDE), name="preact_resnet18")
-preact_resnet34 = register_model(partial(PreActResNet, [3, 4, 6, 3], WIDE), name="preact_resnet34")
+register_models(
+    preact_resnet18=partial(PreActResNet, [2, 2, 2, 2], WIDE),
+    preact_resnet34=partial(PreActResNet, [3, 4, 6, 3], WIDE),
+)
