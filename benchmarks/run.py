@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import pretrain
+from benchmarks.compression import int8_suite, pruning_suite
 from benchmarks.data_layer import bench_augment, bench_folder_ingest
 from benchmarks.precision import compare_precision
 from benchmarks.training_loop import compare
@@ -35,6 +36,8 @@ def run(only: set[str] | None = None) -> dict[str, list[dict]]:
             "what": "decode 60,000 generated 32×32 JPEGs, 10 classes, 2 workers",
             "seconds": round(bench_folder_ingest(n=60_000, workers=2), 1),
             "target_seconds": 60}],
+        "int8": int8_suite,
+        "pruning": pruning_suite,
         "pretrain": lambda: [pretrain.compare()],
     }
     return {name: fn() for name, fn in suites.items() if only is None or name in only}
@@ -44,10 +47,10 @@ def table(results: dict[str, list[dict]]) -> str:
     lines = []
     for suite, rows in results.items():
         lines.append(f"\n## {suite}")
-        keys = list(rows[0])
+        keys = list(dict.fromkeys(k for r in rows for k in r))  # rows may differ in columns
         lines.append(" | ".join(keys))
         lines.append(" | ".join("---" for _ in keys))
-        lines.extend(" | ".join(str(r[k]) for k in keys) for r in rows)
+        lines.extend(" | ".join(str(r.get(k, "")) for k in keys) for r in rows)
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """Kedro datasets of our own, where kedro-datasets has none: torch files loaded weights-only.
 (MLflow datasets live in ``deepvision.tracking``.)"""
 
-from deepvision.io.torch_datasets import ImageSetDataset, ModelDataset
+from deepvision.io.torch_datasets import ImageSetDataset, ModelBundlesDataset, ModelDataset
 
-__all__ = ["ImageSetDataset", "ModelDataset"]
+__all__ = ["ImageSetDataset", "ModelBundlesDataset", "ModelDataset"]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from deepvision.compression.steps import CompressConfig
 from deepvision.config import ConfigError, from_dict, warn_deprecated
 from deepvision.data.sources import SourceConfig
 from deepvision.data.split import SplitConfig
@@ -27,6 +28,7 @@ parse_model = partial(from_dict, ModelConfig, key="model")
 parse_train = partial(from_dict, TrainConfig, key="train")
 
 parse_fine_tune = partial(from_dict, FineTuneConfig, key="fine_tune")
+parse_compress = partial(from_dict, CompressConfig, key="compress")
 parse_pretrain = partial(from_dict, PretrainConfig, key="pretrain")
 
 
@@ -74,6 +76,7 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "study": parse_study,
     "fine_tune": parse_fine_tune,
     "tune": parse_tune,
+    "compress": parse_compress,
     "pretrain": parse_pretrain,
     "transfer_map": parse_transfer_map,
 }

@@ -158,6 +158,21 @@ def pareto_figure(rows: Sequence[dict[str, Any]], x_key: str, y_key: str, label_
     return fig
 
 
+def compression_figure(rows: Sequence[dict[str, Any]], target: float = 0.9) -> Figure:
+    """Test accuracy against the challenge score per compression stage: the Pareto front, the
+    ``target`` accuracy line and the uncompressed model (the first row) marked."""
+    fig = pareto_figure(rows, "challenge_score", "test_accuracy", "stage",
+                        "challenge score (lower is better)", "test accuracy",
+                        title="Compression: accuracy vs challenge score")
+    ax = fig.axes[0]
+    ax.axhline(target, color="C3", linestyle="--", linewidth=1, label=f"{target:.0%} target")
+    if rows:
+        ax.scatter([rows[0]["challenge_score"]], [rows[0]["test_accuracy"]], marker="*", s=220,
+                   color="C1", zorder=4, label="uncompressed")
+    ax.legend(loc="lower right")
+    return fig
+
+
 class _PlainLogFormatter(Formatter):
     """Log-axis tick labels as plain numbers; minor ticks labelled more sparsely the more decades
     the axis spans (none beyond three), so labels never crowd yet a narrow axis still has some."""

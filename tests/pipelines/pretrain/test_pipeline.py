@@ -9,7 +9,7 @@ import yaml
 from deepvision.data.imageset import ImageSet
 from deepvision.data.sources import SourceConfig, load_source
 from deepvision.data.split import SplitConfig, stratified_split
-from deepvision.hooks import pretrained_backbone
+from deepvision.io.paths import pretrained_backbone
 from deepvision.models import pretrained as weight_sources
 from deepvision.models.bundle import save_checkpoint_bundle
 from deepvision.pipelines import fine_tune, pretrain

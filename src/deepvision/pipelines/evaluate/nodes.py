@@ -4,15 +4,14 @@ and figures computed from them."""
 from __future__ import annotations
 
 import copy
-import io
 from functools import partial
 from typing import Any
 
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from deepvision.compression.score import model_score
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import normalize
 from deepvision.engine import predict, resolve_device
@@ -23,7 +22,7 @@ from deepvision.evaluation import (
     inference_cost,
     with_tta,
 )
-from deepvision.models.bundle import bundle_to_dict
+from deepvision.models.bundle import bundle_size_mb
 from deepvision.pipelines.metrics import as_metrics
 from deepvision.pipelines.params import parse_evaluate, parse_train
 from deepvision.reporting.plots import (
@@ -61,7 +60,8 @@ def evaluate_test(test_logits: Tensor, test_split: ImageSet, trained_model: nn.M
 
 def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str, Any],
                  evaluate: dict[str, Any]) -> dict[str, float]:
-    """Latency at batch 1, throughput, parameters, MACs, in-memory and checkpoint size (MB)."""
+    """Latency at batch 1, throughput, parameters, MACs, in-memory and checkpoint size (MB), and
+    the course's challenge score with its parts (``challenge_score``, ``p_s``, ``q_w``, ...)."""
     cfg, train_cfg = parse_evaluate(evaluate), parse_train(train)
     # Timed with training's thread count: more threads than free cores can make batch-1
     # latency orders of magnitude worse (README, "Benchmarks").
@@ -71,14 +71,8 @@ def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str
                           batch_sizes=(1, cfg.throughput_batch_size), warmup=cfg.warmup,
                           repeats=cfg.repeats, channels_last=train_cfg.channels_last,
                           max_seconds=cfg.max_seconds, precision=train_cfg.precision)
-    return {**cost, "checkpoint_mb": _checkpoint_mb(trained_model)}
-
-
-def _checkpoint_mb(model: nn.Module) -> float:
-    """Size in MiB of the bundle ``ModelDataset`` writes for ``model`` (serialised in memory)."""
-    buffer = io.BytesIO()
-    torch.save(bundle_to_dict(model, getattr(model, "meta", None)), buffer)
-    return buffer.getbuffer().nbytes / 2**20
+    score = model_score(trained_model, (test_split.channels, *test_split.image_size))
+    return {**cost, "checkpoint_mb": bundle_size_mb(trained_model), **score.as_metrics()}
 
 
 def combine_metrics(evaluation: EvaluationResult, inference_cost: dict[str, float],
