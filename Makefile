@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: run test test-ui screenshots bench viz viz-build mlflow lint clean-venv
+.PHONY: run test test-ui screenshots bench bench-cifar viz viz-build mlflow lint clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ screenshots: $(STAMP)  ## the README's images in docs/images, from two tiny runs
 
 bench: $(STAMP)  ## benchmarks (not tests): writes data/08_reporting/bench.json
 	$(BIN)/python -m benchmarks.run
+
+bench-cifar: $(STAMP)  ## CIFAR-10 time to accuracy (fast recipe vs airbench94 reference vs ResNet-20); needs CIFAR10_DIR
+	$(BIN)/python -m benchmarks.cifar
 
 viz: $(STAMP)  ## the pipeline graph at http://127.0.0.1:4141
 	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141

@@ -12,6 +12,7 @@ import torch
 from benchmarks import pretrain
 from benchmarks.compression import distill_factorize_suite, int8_suite, pruning_suite
 from benchmarks.data_layer import bench_augment, bench_folder_ingest
+from benchmarks.precision import compare_precision
 from benchmarks.training_loop import compare
 
 OUT = Path("data/08_reporting/bench.json")
@@ -22,6 +23,10 @@ def run(only: set[str] | None = None) -> dict[str, list[dict]]:
         "training_loop": lambda: [
             compare("resnet18", 32, n_images=512, batch_size=64),
             compare("lenet5", 32, n_images=8192, batch_size=128),
+        ],
+        "precision": lambda: [
+            compare_precision("resnet20", n_train=2048, batch_size=128),
+            compare_precision("resnet18", n_train=512, batch_size=64, n_infer=1024),
         ],
         "augmentation": lambda: [{
             "what": "crop(pad 4)+flip+normalise, 512×3×32×32 uint8, CPU",

@@ -275,11 +275,18 @@ class FineTuneConfig:
     def train_config(self, base: dict[str, Any], variant: str) -> TrainConfig:
         """``params:train`` with this block's overrides for ``variant``, checked. Epochs count
         passes over the *full* training split: with fewer labels each pass is shorter, so the
-        epochs scale by 1 / label_fraction and every fraction gets the same optimiser steps."""
+        epochs scale by 1 / label_fraction and every fraction gets the same optimiser steps. A
+        whole-number ``val_every`` scales alike (``auto`` adapts to the labelled set by itself),
+        so a 2% label budget does not validate fifty times as often."""
         merged = {**base, **self.train, **self.variant_train.get(variant, {}),
                   "run_name": f"fine_tune-{variant}"}
         cfg = from_dict(TrainConfig, merged, f"fine_tune.train (variant {variant})")
-        return replace(cfg, epochs=math.ceil(cfg.epochs / self.label_fraction - 1e-9))
+
+        def scaled(n: int) -> int:
+            return math.ceil(n / self.label_fraction - 1e-9)
+
+        return replace(cfg, epochs=scaled(cfg.epochs), val_every=cfg.val_every
+                       if cfg.val_every == "auto" else scaled(int(cfg.val_every)))
 
 
 VARIANTS = ("scratch", "linear_probe", "fine_tune")

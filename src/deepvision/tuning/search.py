@@ -88,13 +88,15 @@ class TrialReporter:
                                      f"with value {value:.4g}")
 
     def epoch_end(self, record: dict[str, float], metric: str) -> None:
-        """``fit``'s ``on_epoch_end``: pass the record on, then report ``record[metric]``."""
-        if metric not in record:
+        """``fit``'s ``on_epoch_end``: pass the record on, then report ``record[metric]`` (a
+        ``val_`` metric only on the epochs ``train.val_every`` validates)."""
+        if metric not in record and not metric.startswith("val_"):
             raise KeyError(f"tune.metric={metric!r} is not in the epoch record (keys: "
-                           f"{', '.join(record)}); is there a validation split?")
+                           f"{', '.join(record)})")
         self.history.append(dict(record))
         self._callbacks.epoch_end(self.number, dict(record))
-        self.report(int(record["epoch"]), float(record[metric]))
+        if metric in record:
+            self.report(int(record["epoch"]), float(record[metric]))
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,7 @@ def make_training_objective(train_split: ImageSet, val_split: ImageSet, cfg: Tun
             # Divergence is an answer about these values, not a bug: prune and keep searching.
             log.warning("Trial %d diverged; pruning it: %s", reporter.number, e)
             raise optuna.TrialPruned(str(e)) from e
-        return best(r[cfg.metric] for r in result.history)
+        return best(r[cfg.metric] for r in result.history if cfg.metric in r)
 
     return objective
 

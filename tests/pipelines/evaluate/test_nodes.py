@@ -64,7 +64,7 @@ def test_predict_and_cost_leave_the_model_alone_and_report_every_number():
     train, _, test = tiny_splits()
     model = tiny_model(train).train()
     params = tiny_params()
-    logits = predict_test(model, test, params["train"])
+    logits = predict_test(model, test, params["train"], params["evaluate"])
     assert logits.shape == (len(test), 3) and model.training
     cost = measure_cost(model, test, params["train"], params["evaluate"])
     assert cost["throughput_batch_size"] == 8 and model.training

@@ -16,7 +16,12 @@ from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import normalize
 from deepvision.engine import predict, resolve_device
 from deepvision.engine.device import set_threads
-from deepvision.evaluation import EvaluationResult, evaluate_predictions, inference_cost
+from deepvision.evaluation import (
+    EvaluationResult,
+    evaluate_predictions,
+    inference_cost,
+    with_tta,
+)
 from deepvision.models.bundle import bundle_size_mb
 from deepvision.pipelines.metrics import as_metrics
 from deepvision.pipelines.params import parse_evaluate, parse_train
@@ -27,14 +32,16 @@ from deepvision.reporting.plots import (
 )
 
 
-def predict_test(trained_model: nn.Module, test_split: ImageSet,
-                 train: dict[str, Any]) -> Tensor:
-    """Logits of the test images, normalised with the statistics the model was trained on."""
-    cfg = parse_train(train)
+def predict_test(trained_model: nn.Module, test_split: ImageSet, train: dict[str, Any],
+                 evaluate: dict[str, Any]) -> Tensor:
+    """Logits of the test images, normalised with the statistics the model was trained on,
+    averaged over ``evaluate.tta``'s views."""
+    cfg, tta = parse_train(train), parse_evaluate(evaluate).tta
     set_threads(cfg.threads)  # as in training: on busy cores, extra threads are far slower
     meta = trained_model.meta
     # predict() moves the model to the device and sets eval mode in place: work on a copy.
-    return predict(copy.deepcopy(trained_model), test_split.images, cfg.eval_batch_size,
+    return predict(with_tta(copy.deepcopy(trained_model), tta), test_split.images,
+                   cfg.eval_batch_size,
                    partial(normalize, mean=meta["mean"], std=meta["std"]),
                    resolve_device(cfg.device), cfg.precision, cfg.channels_last)
 
@@ -63,7 +70,7 @@ def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str
                           resolve_device(train_cfg.device),
                           batch_sizes=(1, cfg.throughput_batch_size), warmup=cfg.warmup,
                           repeats=cfg.repeats, channels_last=train_cfg.channels_last,
-                          max_seconds=cfg.max_seconds)
+                          max_seconds=cfg.max_seconds, precision=train_cfg.precision)
     score = model_score(trained_model, (test_split.channels, *test_split.image_size))
     return {**cost, "checkpoint_mb": bundle_size_mb(trained_model), **score.as_metrics()}
 

@@ -14,6 +14,7 @@ from deepvision.pipelines.metrics import history_metrics
 from deepvision.pipelines.params import parse_augment, parse_train
 
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
+          "val_seconds",
           "images_per_second")
 
 
@@ -31,7 +32,9 @@ def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: Imag
                               "data": [len(train_split), len(val_split), train_split.image_size]})
     result.model.meta = dict(initial_model.meta)
     summary = {"best_epoch": result.best_epoch, f"best_{cfg.monitor}": result.best_metric,
-               "train_seconds": result.train_seconds, "epochs_run": len(result.history)}
+               "train_seconds": result.train_seconds, "epochs_run": len(result.history),
+               # the precision train.precision resolved to (auto → bf16 or fp32), as a metric
+               "train_bf16": float(result.config["precision"] == "bf16")}
     return result.model, {**summary, "history": result.history}
 
 
