@@ -7,6 +7,7 @@ from deepvision.console import silence_dependency_warnings
 from deepvision.hooks import (
     MlflowArtifactsHook,
     MlflowWeightSourceHook,
+    PretrainedWeightSourceHook,
     RunSummaryHook,
     TorchrunRankHook,
     ValidateParamsHook,
@@ -14,8 +15,8 @@ from deepvision.hooks import (
 
 silence_dependency_warnings()
 
-HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(), RunSummaryHook(),
-         TorchrunRankHook())
+HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(),
+         PretrainedWeightSourceHook(), RunSummaryHook(), TorchrunRankHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -161,6 +161,13 @@ def stage_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfi
                            "stage_val_accuracy": by_stage}), probes
 
 
+def _backbone_at(factor: float, train_transform: TrainTransform | None,
+                 eval_transform: EvalTransform) -> TrainHooks:
+    """The hooks of fine-tuning and gradual unfreezing: the backbone at ``factor`` × lr."""
+    return TrainHooks(train_transform, eval_transform,
+                      lr_scale=partial(head_lr_scale, factor=factor))
+
+
 def linear_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
                  eval_transform: EvalTransform, train_transform: TrainTransform | None = None,
                  cache_features: bool = True) -> FitResult:
@@ -217,14 +224,13 @@ def gradual(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
     groups = stage_groups(model)
     per_phase = max(1, cfg.epochs // phases)
     history, seconds, result = [], 0.0, None
+    hooks = _backbone_at(backbone_lr_factor, train_transform, eval_transform)
     for phase in range(phases):
         if 0 < phase <= len(groups):
             for name in groups[-phase]:
                 unfreeze(model.get_submodule(name))
         phase_cfg = replace(cfg, epochs=per_phase, run_name=f"{cfg.run_name}-phase{phase}")
-        result = fit(model, train, val, phase_cfg, TrainHooks(
-            train_transform, eval_transform, lr_scale=partial(head_lr_scale,
-                                                              factor=backbone_lr_factor)))
+        result = fit(model, train, val, phase_cfg, hooks)
         model.load_state_dict(result.model.state_dict())
         history += [{**r, "epoch": r["epoch"] + phase * per_phase, "phase": phase}
                     for r in result.history]
@@ -237,9 +243,10 @@ def gradual(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
 class FineTuneConfig:
     """``params:fine_tune``: the backbone, the label budget and how each variant trains."""
 
-    # bundled:efficientnet_lite0 | torchvision:<model>[:<WEIGHTS>] | checkpoint:<path> | mlflow:…
+    # bundled:efficientnet_lite0 | torchvision:<model>[:<WEIGHTS>] | checkpoint:<path> | mlflow:… |
+    # pretrained:<version | latest> (the pretrain pipeline's backbone)
     backbone: str = "bundled:efficientnet_lite0"
-    input_size: int | None = 64          # pixels the backbone sees (null: its native resolution)
+    input_size: int | None = 96          # pixels the backbone sees (null: its native resolution)
     mode: str = "fine_tune"              # the pretrained variant: fine_tune | gradual | stage_probe
     trainable_stages: int | None = None  # fine_tune: last k stages + head train; null all, 0 probe
     label_fraction: float = 1.0          # fraction of training labels used, stratified, 0..1
@@ -248,8 +255,13 @@ class FineTuneConfig:
     gradual_phases: int = 3              # gradual: head, then one more stage per phase
     cache_features: bool = True          # linear probe: compute frozen features once
     download: bool = False               # torchvision weights: fetch when not cached (network)
-    train: dict[str, Any] = field(default_factory=dict)   # overrides of params:train, all variants
-    variant_train: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-variant overrides
+    # overrides of params:train for every variant (the shared budget)
+    train: dict[str, Any] = field(default_factory=lambda: {
+        "epochs": 3, "batch_size": 32, "optimizer": "adamw", "lr": 0.01, "weight_decay": 0.01,
+        "warmup_epochs": 0})
+    # per-variant overrides (optimiser only: the budget stays shared)
+    variant_train: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "scratch": {"optimizer": "sgd", "lr": 0.05, "weight_decay": 0.0005}})
 
     def __post_init__(self) -> None:
         check_choice(self.mode, MODES, "fine_tune.mode")

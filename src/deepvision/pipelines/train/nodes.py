@@ -36,8 +36,4 @@ def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: Imag
 
 def training_metrics(training_history: dict[str, Any]) -> tuple[dict, dict]:
     """Per-epoch curves (step = epoch) and the run's summary, in MLflow's metric format."""
-    curves = {k: [{"step": int(r["epoch"]), "value": float(r[k])}
-                  for r in training_history["history"] if k in r] for k in CURVES}
-    summary = {k: {"step": 0, "value": float(v)} for k, v in training_history.items()
-               if k != "history"}
-    return {k: v for k, v in curves.items() if v}, summary
+    return history_metrics(training_history, CURVES)
