@@ -74,6 +74,6 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "study": parse_study,
     "fine_tune": parse_fine_tune,
     "tune": parse_tune,
-    "transfer_map": parse_transfer_map,
     "pretrain": parse_pretrain,
+    "transfer_map": parse_transfer_map,
 }

@@ -2,14 +2,18 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from deepvision.config import ConfigError
+from deepvision.config import ConfigError, to_dict
 from deepvision.models import create_model
 from deepvision.models.bundle import save_checkpoint_bundle
 from deepvision.pipelines.params import parse_transfer_map
 from deepvision.pipelines.transfer_map import create_pipeline
+from deepvision.pipelines.transfer_map.config import TransferMapConfig
 from tests.pipelines.runner import run
 from tests.synthetic import tiny_params, tiny_splits
+
+CONF = Path(__file__).parents[3] / "conf" / "base" / "parameters_transfer_map.yml"
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +54,17 @@ def test_the_report_recommends_one_strategy_per_fraction_and_each_cell_is_a_run(
     assert grid["transfer_map_accuracy_plot"].axes and grid["transfer_map_seconds_plot"].axes
 
 
+def test_the_yaml_and_the_dataclass_share_their_defaults():
+    assert yaml.safe_load(CONF.read_text())["transfer_map"] == to_dict(TransferMapConfig())
+
+
 def test_a_step_budget_gives_every_cell_about_that_many_steps(tmp_path):
     train, val, test = tiny_splits()
     out = run(create_pipeline(), {
         "train_split": train, "val_split": val, "test_split": test,
         "params:transfer_map": {"label_fractions": [0.5, 1.0], "strategies": ["last_1"],
                                 "steps": 7},
-        "params:fine_tune": {"backbone": _backbone(tmp_path), "input_size": None,
-                             "train": {"batch_size": 12}},
+        "params:fine_tune": {"backbone": _backbone(tmp_path), "input_size": None, "train": {}},
         "params:train": tiny_params()["train"], "params:augment": {}})
     # 18 and 36 labels in batches of 12: 1 and 3 steps an epoch, so 7 and 9 steps
     assert list(out["transfer_map_table"]["steps"]) == [7, 9]
