@@ -110,7 +110,10 @@ def transfer_markdown(transfer_map_table: pd.DataFrame, transfer_map_cells: list
     ft, tolerance = parse_fine_tune(fine_tune), parse_transfer_map(transfer_map).tolerance
     accuracy = _grid(transfer_map_table, "test_accuracy")
     grid = [{"label fraction": f"{f:g}", **row} for f, row in accuracy.to_dict("index").items()]
-    cells = transfer_map_table.astype(object).where(transfer_map_table.notna(), None)
+    # Read back from CSV the stage column is float (NaN for fine-tuning cells): whole numbers again.
+    table = transfer_map_table.astype({"probe_stage": "Int64"})
+    table["label_fraction"] = [f"{f:g}" for f in table["label_fraction"]]
+    cells = table.astype(object).where(table.notna(), None)
     return (f"# Transfer map: {ft.backbone} at {ft.input_size or 'native'} px\n\n"
             f"Recommendation (the cheapest strategy within {tolerance:g} test accuracy of the "
             "best):\n\n"
