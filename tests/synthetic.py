@@ -54,5 +54,5 @@ def tiny_params() -> dict[str, dict]:
 def base_params() -> dict[str, dict]:
     """train / augment / model blocks for a fast lenet5 on CPU (the tune tests)."""
     return {"train": {"epochs": 2, "batch_size": 12, "lr": 0.05, "device": "cpu", "threads": 1,
-                      "checkpoint_dir": None},
+                      "checkpoint_dir": None, "val_every": 1},
             "augment": {}, "model": {"name": "lenet5", "seed": 0}}
