@@ -4,6 +4,7 @@ typo or an out-of-range value fails in a second, naming the key, not an hour int
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,57 @@ class MemoryOnSave(AbstractDataset):
 
     def _describe(self) -> dict[str, Any]:
         return {"wraps": type(self._inner).__name__}
+
+
+class LostServerHook:
+    """A run that dies because the tracking server or the database stopped answering (team mode)
+    ends with one line naming which one and the way back, below Kedro's traceback."""
+
+    def __init__(self) -> None:
+        self._said = False
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._said = False
+
+    @hook_impl
+    def on_node_error(self, error: Exception) -> None:
+        self._explain(error)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        self._explain(error)
+
+    def _explain(self, error: BaseException) -> None:
+        message = lost_server(error)
+        if message and not self._said:
+            self._said = True
+            log.error(message)
+
+
+# How MLflow's REST client words a server that is gone (retries exhausted) or failing (5xx); 4xx
+# answers are the caller's mistake and keep their own message.
+SERVER_DOWN = re.compile(r"error code 5\d\d|failed with exception|5\d\d error responses")
+
+
+def lost_server(error: BaseException) -> str | None:
+    """One line saying which server a failure lost and what to do, or None for other failures."""
+    import requests
+    import sqlalchemy
+    from mlflow.exceptions import MlflowException
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        what = ("database" if isinstance(error, sqlalchemy.exc.OperationalError) else
+                "MLflow server" if isinstance(error, requests.exceptions.ConnectionError) or (
+                    isinstance(error, MlflowException) and SERVER_DOWN.search(first))
+                else None)
+        if what is not None:
+            return (f"Lost the team's {what} ({first}). Start it again (`make team-up` on this "
+                    "machine, or ask whoever runs it) and rerun the same command: finished runs "
+                    "and versions are kept, and a tune study resumes (the interrupted trial is "
+                    "marked FAIL after 2 x tune.heartbeat_s).")
+        error = error.__cause__ or error.__context__
+    return None
