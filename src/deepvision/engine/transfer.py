@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from torch import Tensor, nn
@@ -19,11 +20,24 @@ from torch import Tensor, nn
 from deepvision.config import check_choice, check_range, from_dict
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.device import resolve_device
-from deepvision.engine.loop import EvalTransform, FitResult, TrainTransform, fit, predict
+from deepvision.engine.loop import (
+    EvalTransform,
+    FitResult,
+    TrainHooks,
+    TrainTransform,
+    fit,
+    predict,
+)
 from deepvision.models.heads import freeze, unfreeze
 
 MODES = ("linear_probe", "fine_tune", "gradual")
 Data = tuple[Tensor, Tensor]
+
+
+def head_lr_scale(name: str, factor: float) -> float:
+    """``TrainHooks.lr_scale`` of fine-tuning: the head at the full rate, the backbone at
+    ``factor`` of it (a module-level function, so it pickles into DDP ranks)."""
+    return 1.0 if name.startswith("head.") else factor
 
 
 def linear_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
@@ -34,8 +48,7 @@ def linear_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConf
     model = copy.deepcopy(model)
     freeze(model.body)
     if not cache_features:
-        return fit(model, train, val, cfg, train_transform=train_transform,
-                   eval_transform=eval_transform)
+        return fit(model, train, val, cfg, TrainHooks(train_transform, eval_transform))
     device = resolve_device(cfg.device)
 
     def features(x: Tensor) -> Tensor:
@@ -54,9 +67,9 @@ def fine_tune(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
               backbone_lr_factor: float = 0.1) -> FitResult:
     """Train all layers; parameters outside ``head`` at ``backbone_lr_factor`` × lr."""
     model = unfreeze(copy.deepcopy(model))
-    return fit(model, train, val, cfg, train_transform=train_transform,
-               eval_transform=eval_transform,
-               lr_scale=lambda name: 1.0 if name.startswith("head.") else backbone_lr_factor)
+    lr_scale = partial(head_lr_scale, factor=backbone_lr_factor)
+    return fit(model, train, val, cfg, TrainHooks(train_transform, eval_transform,
+                                                  lr_scale=lr_scale))
 
 
 def gradual(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
@@ -74,9 +87,9 @@ def gradual(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
         if 0 < phase <= len(stages):
             unfreeze(stages[-phase])
         phase_cfg = replace(cfg, epochs=per_phase, run_name=f"{cfg.run_name}-phase{phase}")
-        result = fit(model, train, val, phase_cfg, train_transform=train_transform,
-                     eval_transform=eval_transform,
-                     lr_scale=lambda name: 1.0 if name.startswith("head.") else backbone_lr_factor)
+        result = fit(model, train, val, phase_cfg, TrainHooks(
+            train_transform, eval_transform, lr_scale=partial(head_lr_scale,
+                                                              factor=backbone_lr_factor)))
         model.load_state_dict(result.model.state_dict())
         history += [{**r, "epoch": r["epoch"] + phase * per_phase, "phase": phase}
                     for r in result.history]
@@ -144,7 +157,7 @@ def train_variant(variant: str, model: nn.Module, train: Data, val: Data | None,
     """One variant of the comparison: ``scratch`` (plain fit), ``linear_probe`` or the
     pretrained model trained with ``ft.mode``."""
     if variant == "scratch":
-        return fit(model, train, val, cfg, train_transform=augment, eval_transform=eval_transform)
+        return fit(model, train, val, cfg, TrainHooks(augment, eval_transform))
     if variant == "linear_probe":
         return linear_probe(model, train, val, cfg, eval_transform, augment, ft.cache_features)
     if ft.mode == "gradual":

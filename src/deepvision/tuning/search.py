@@ -31,7 +31,7 @@ from deepvision.config import ConfigError, from_dict
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import AugmentConfig, build_augment, normalize
 from deepvision.engine.config import TrainConfig
-from deepvision.engine.loop import NonFiniteLossError, fit
+from deepvision.engine.loop import NonFiniteLossError, TrainHooks, fit
 from deepvision.models.registry import ModelConfig, create_model
 from deepvision.tuning.space import (
     TuneConfig,
@@ -286,10 +286,10 @@ def make_training_objective(train_split: ImageSet, val_split: ImageSet, cfg: Tun
         model = _seeded_model(from_dict(ModelConfig, params["model"], "model"), train_split)
         val = (val_split.images, val_split.labels) if len(val_split) else None
         try:
-            result = fit(model, (train_split.images, train_split.labels), val, train_cfg,
-                         train_transform=augment,
-                         eval_transform=partial(normalize, mean=mean, std=std),
-                         on_epoch_end=partial(reporter.epoch_end, metric=cfg.metric))
+            hooks = TrainHooks(train_transform=augment,
+                               eval_transform=partial(normalize, mean=mean, std=std),
+                               on_epoch_end=partial(reporter.epoch_end, metric=cfg.metric))
+            result = fit(model, (train_split.images, train_split.labels), val, train_cfg, hooks)
         except NonFiniteLossError as e:
             # Divergence is an answer about these values, not a bug: prune and keep searching.
             log.warning("Trial %d diverged; pruning it: %s", reporter.number, e)
