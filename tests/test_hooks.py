@@ -1,25 +1,29 @@
-"""Kedro hooks that need no Kedro session: the line that names a lost team server."""
+"""Hooks: the torchrun rank guard keeps ranks > 0 from writing anything."""
 
-import sqlalchemy
-from mlflow.exceptions import MlflowException
+from types import SimpleNamespace
 
-from deepvision.hooks import lost_server
+from kedro.io import DataCatalog, MemoryDataset
 
-
-def test_lost_server_names_the_database_and_ignores_other_errors():
-    try:
-        try:
-            raise sqlalchemy.exc.OperationalError("SELECT 1", {}, OSError("connection refused"))
-        except sqlalchemy.exc.OperationalError as e:
-            raise RuntimeError("trial 3 failed") from e
-    except RuntimeError as e:
-        chained = e
-    assert "Lost the team's database" in lost_server(chained)
-    assert lost_server(ValueError("bad value")) is None
+from deepvision.hooks import AllPipelines, TorchrunRankHook
+from deepvision.io.memory import MemoryOnSave
 
 
-def test_lost_server_names_a_failing_mlflow_server_but_not_a_bad_request():
-    gone = MlflowException("API request to http://127.0.0.1:5000/api/2.0/mlflow/runs/log-batch "
-                           "failed with error code 500 != 200. Response body: ''")
-    assert "Lost the team's MLflow server" in lost_server(gone)
-    assert lost_server(MlflowException("API request to ... failed with error code 400")) is None
+def test_ranks_above_zero_write_nothing_and_track_nothing(monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    catalog = DataCatalog({"model": MemoryDataset(1), "params:train": MemoryDataset({})})
+    context = SimpleNamespace(mlflow=SimpleNamespace(tracking=SimpleNamespace(
+        disable_tracking=SimpleNamespace(pipelines=[]))))
+    hook = TorchrunRankHook()
+    hook.after_context_created(context)
+    hook.after_catalog_created(catalog)
+    assert "train" in context.mlflow.tracking.disable_tracking.pipelines
+    assert isinstance(context.mlflow.tracking.disable_tracking.pipelines, AllPipelines)
+    assert isinstance(catalog.get("model"), MemoryOnSave)
+    assert isinstance(catalog.get("params:train"), MemoryDataset)
+
+
+def test_rank_zero_keeps_the_catalog(monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    catalog = DataCatalog({"model": MemoryDataset(1)})
+    TorchrunRankHook().after_catalog_created(catalog)
+    assert isinstance(catalog.get("model"), MemoryDataset)

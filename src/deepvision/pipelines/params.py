@@ -15,7 +15,7 @@ from deepvision.data.sources import SourceConfig
 from deepvision.data.split import SplitConfig
 from deepvision.data.transforms import AugmentConfig
 from deepvision.engine.config import TrainConfig
-from deepvision.engine.transfer import FineTuneConfig
+from deepvision.engine.finetune import FineTuneConfig
 from deepvision.models.registry import ModelConfig
 from deepvision.tuning import TuneConfig
 

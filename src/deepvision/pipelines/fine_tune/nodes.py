@@ -13,7 +13,7 @@ from deepvision.data.imageset import ImageSet
 from deepvision.data.split import labelled_subset
 from deepvision.data.transforms import build_augment, normalize
 from deepvision.engine import evaluate, resolve_device
-from deepvision.engine.transfer import train_variant
+from deepvision.engine.finetune import train_variant
 from deepvision.models.registry import create_model
 from deepvision.pipelines.params import parse_augment, parse_fine_tune, parse_model, parse_train
 

@@ -12,7 +12,7 @@ from deepvision.pipelines.tune.nodes import (
     study_plots,
     trials_table,
 )
-from deepvision.tracking import mlflow_trial_callbacks
+from deepvision.tracking.trials import mlflow_trial_callbacks
 
 
 def create_pipeline(**kwargs) -> Pipeline:
