@@ -32,10 +32,45 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from deepvision.config import check_choice, check_range
 from deepvision.data.imageset import ImageSet
 
 INDEX = "index.json"
 FORMAT = "deepvision-shards/1"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``params:data``: how the training loop gets its batches."""
+
+    path: str = "auto"             # auto | resident | streaming
+    resident_max_gb: float = 4.0   # auto: stream a train split larger than this (GB of uint8)
+    workers: int = 1               # DataLoader worker processes when streaming (0: none)
+    shard_size: int = 8192         # images per shard of an in-memory split that is streamed
+    window: int = 4                # shards whose rows are shuffled together
+
+    def __post_init__(self) -> None:
+        check_choice(self.path, ("auto", "resident", "streaming"), "data.path")
+        check_range(self.resident_max_gb, "data.resident_max_gb", 0, low_open=True)
+        check_range(self.workers, "data.workers", 0)
+        check_range(self.shard_size, "data.shard_size", 1)
+        check_range(self.window, "data.window", 1)
+
+
+def batch_source(split: ImageSet | ShardSet, cfg: DataConfig
+                 ) -> tuple[Tensor, Tensor] | ShardBatches:
+    """What ``fit`` trains on: the whole split as tensors (resident), or a ``ShardBatches``
+    stream; ``auto`` streams shards on disk, and an in-memory split above
+    ``cfg.resident_max_gb``."""
+    if isinstance(split, ShardSet):
+        if cfg.path == "resident":
+            whole = split.to_imageset()
+            return whole.images, whole.labels
+        return ShardBatches(split, cfg.workers, cfg.window)
+    big = split.images.numel() > cfg.resident_max_gb * 1e9
+    if cfg.path == "streaming" or (cfg.path == "auto" and big):
+        return ShardBatches(MemoryShards(split, cfg.shard_size), cfg.workers, cfg.window)
+    return split.images, split.labels
 
 
 class ShardWriter:
