@@ -167,6 +167,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor] | BatchSource,
             _log_epoch(record, cfg)
         if hooks.on_epoch_end is not None:
             hooks.on_epoch_end(record)
+    _check_ranks_agree(run)
     best = copy.deepcopy(run.eval_model)
     if state.best_state is not None:
         best.load_state_dict(state.best_state)
@@ -175,6 +176,19 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor] | BatchSource,
         best.spec = model.spec
     return FitResult(best, state.history, state.best_epoch, _nan_if_none(state.best_metric),
                      state.train_seconds, run_config)
+
+
+def _check_ranks_agree(run: _Run) -> None:
+    """Under DDP every rank must end with the same weights; a difference (an unsynchronised
+    buffer, a rank that skipped a step) would make rank 0's model not the one that was trained."""
+    if not run.ctx.active:
+        return
+    sums = torch.stack([v.detach().double().sum() for v in run.eval_model.state_dict().values()
+                        if v.is_floating_point()])
+    if not distributed.same_on_all_ranks(sums, run.ctx):
+        raise RuntimeError(f"the {run.ctx.world_size} ranks ended with different weights")
+    if run.ctx.is_main:
+        log.info("Weights identical on all %d ranks.", run.ctx.world_size)
 
 
 def _start(model: nn.Module, cfg: TrainConfig, hooks: TrainHooks, device: torch.device,
