@@ -96,3 +96,12 @@ def test_too_few_shards_for_the_ranks_is_named(tmp_path):
     source = ShardBatches(write_shards(_split(), tmp_path / "s", shard_size=60), workers=0)
     with pytest.raises(ValueError, match="1 shards for 2 ranks"):
         source.steps(8, 2)
+
+
+def test_two_local_ranks_stream_their_shares_and_end_alike(tmp_path):
+    train, val, _ = tiny_splits()
+    cfg = TrainConfig(epochs=1, batch_size=4, lr=0.05, device="cpu", threads=1, progress="off",
+                      devices=2)
+    source = ShardBatches(MemoryShards(train, shard_size=6), workers=0)
+    result = fit(tiny_model(train), source, (val.images, val.labels), cfg)  # raises if not alike
+    assert [r["epoch"] for r in result.history] == [1]
