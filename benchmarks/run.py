@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import pretrain
 from benchmarks.data_layer import bench_augment, bench_folder_ingest
 from benchmarks.streaming import bench_streaming
 from benchmarks.training_loop import compare
@@ -32,6 +33,7 @@ def run(only: set[str] | None = None) -> dict[str, list[dict]]:
             "target_seconds": 60}],
         # Peak memory of one epoch, resident vs streamed from shards (10k vs 200k 64×64 images).
         "streaming": bench_streaming,
+        "pretrain": lambda: [pretrain.compare()],
     }
     return {name: fn() for name, fn in suites.items() if only is None or name in only}
 

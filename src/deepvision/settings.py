@@ -10,6 +10,7 @@ from deepvision.hooks import (
     LostServerHook,
     MlflowArtifactsHook,
     MlflowWeightSourceHook,
+    PretrainedWeightSourceHook,
     RunSummaryHook,
     TorchrunRankHook,
     ValidateParamsHook,
@@ -17,8 +18,8 @@ from deepvision.hooks import (
 
 silence_dependency_warnings()
 
-HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(), RunSummaryHook(),
-         TorchrunRankHook(), LostServerHook())
+HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(),
+         PretrainedWeightSourceHook(), RunSummaryHook(), TorchrunRankHook(), LostServerHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

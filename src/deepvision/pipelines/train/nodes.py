@@ -11,6 +11,7 @@ from deepvision.data.imageset import ImageSet
 from deepvision.data.shards import ShardSet, batch_source
 from deepvision.data.transforms import build_augment, normalize
 from deepvision.engine import TrainHooks, fit
+from deepvision.pipelines.metrics import history_metrics
 from deepvision.pipelines.params import parse_augment, parse_data, parse_train
 
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
@@ -38,8 +39,4 @@ def train_model(initial_model: nn.Module, train_split: ImageSet | ShardSet, val_
 
 def training_metrics(training_history: dict[str, Any]) -> tuple[dict, dict]:
     """Per-epoch curves (step = epoch) and the run's summary, in MLflow's metric format."""
-    curves = {k: [{"step": int(r["epoch"]), "value": float(r[k])}
-                  for r in training_history["history"] if k in r] for k in CURVES}
-    summary = {k: {"step": 0, "value": float(v)} for k, v in training_history.items()
-               if k != "history"}
-    return {k: v for k, v in curves.items() if v}, summary
+    return history_metrics(training_history, CURVES)
