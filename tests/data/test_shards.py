@@ -38,6 +38,9 @@ def test_shards_read_back_what_was_written(tmp_path):
     images, labels = shards.read(1, rows)
     assert np.array_equal(images, split.images[16 + rows].numpy())
     assert np.array_equal(labels, split.labels[16 + rows].numpy())
+    picked = torch.tensor([40, 3, 17, 16, 59])
+    assert torch.equal(shards.subset(picked).images, split.images[picked])
+    assert shards.model_meta()["image_size"] == [8, 8]
 
 
 def test_writer_fills_shards_across_batches_and_refuses_to_overwrite(tmp_path):

@@ -204,6 +204,24 @@ class ShardSet:
         labels = _read_rows(self.folder / f"labels-{shard:05d}.npy", rows)
         return images, labels
 
+    # What a model trained on it needs (class names, statistics, size), as for an ImageSet.
+    model_meta = ImageSet.model_meta
+
+    def subset(self, index: Tensor) -> ImageSet:
+        """The images at ``index`` (positions over all shards), read into memory."""
+        starts = np.cumsum((0, *self.counts))
+        index = np.asarray(index)
+        shard = np.searchsorted(starts, index, side="right") - 1
+        images = np.empty((len(index), *self.shape), np.uint8)
+        labels = np.empty(len(index), np.int64)
+        for s in np.unique(shard):
+            at = np.flatnonzero(shard == s)
+            rows = index[at] - starts[s]
+            order = np.argsort(rows)
+            images[at[order]], labels[at[order]] = self.read(int(s), rows[order])
+        return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), self.class_names,
+                        self.mean, self.std)
+
     def to_imageset(self) -> ImageSet:
         """Everything in memory (the resident path)."""
         images = np.concatenate([np.load(self.folder / f"images-{i:05d}.npy")
