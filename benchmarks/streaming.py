@@ -3,7 +3,7 @@
 Each measurement runs in a fresh process (peak RSS is per process): the training process, plus its
 DataLoader worker when streaming. A tiny conv net keeps the epoch short, so the data path is what
 is measured. ``mmap`` reads the same shards through ``np.load(mmap_mode="r")`` instead of
-``pread``: the reason the shards are read with ``pread``.
+``pread`` (the alternative the shard reader was chosen against).
 
     python -m benchmarks.streaming            # the table; make bench runs it as suite "streaming"
 """
