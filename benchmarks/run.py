@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import pretrain
+from benchmarks.compression import int8_suite, pruning_suite
 from benchmarks.data_layer import bench_augment, bench_folder_ingest
 from benchmarks.streaming import bench_streaming
 from benchmarks.training_loop import compare
@@ -33,6 +34,8 @@ def run(only: set[str] | None = None) -> dict[str, list[dict]]:
             "target_seconds": 60}],
         # Peak memory of one epoch, resident vs streamed from shards (10k vs 200k 64×64 images).
         "streaming": bench_streaming,
+        "int8": int8_suite,
+        "pruning": pruning_suite,
         "pretrain": lambda: [pretrain.compare()],
     }
     return {name: fn() for name, fn in suites.items() if only is None or name in only}
@@ -42,10 +45,10 @@ def table(results: dict[str, list[dict]]) -> str:
     lines = []
     for suite, rows in results.items():
         lines.append(f"\n## {suite}")
-        keys = list(rows[0])
+        keys = list(dict.fromkeys(k for r in rows for k in r))  # rows may differ in columns
         lines.append(" | ".join(keys))
         lines.append(" | ".join("---" for _ in keys))
-        lines.extend(" | ".join(str(r[k]) for k in keys) for r in rows)
+        lines.extend(" | ".join(str(r.get(k, "")) for k in keys) for r in rows)
     return "\n".join(lines)
 
 

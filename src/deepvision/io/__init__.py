@@ -2,6 +2,6 @@
 (MLflow datasets live in ``deepvision.tracking``.)"""
 
 from deepvision.io.shards import ShardsDataset
-from deepvision.io.torch_datasets import ImageSetDataset, ModelDataset
+from deepvision.io.torch_datasets import ImageSetDataset, ModelBundlesDataset, ModelDataset
 
-__all__ = ["ImageSetDataset", "ModelDataset", "ShardsDataset"]
+__all__ = ["ImageSetDataset", "ModelBundlesDataset", "ModelDataset", "ShardsDataset"]

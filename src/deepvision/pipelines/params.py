@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from deepvision.compression.steps import CompressConfig
 from deepvision.config import ConfigError, from_dict, warn_deprecated
 from deepvision.data.shards import DataConfig
 from deepvision.data.sources import SourceConfig
@@ -29,6 +30,7 @@ parse_train = partial(from_dict, TrainConfig, key="train")
 parse_data = partial(from_dict, DataConfig, key="data")
 
 parse_fine_tune = partial(from_dict, FineTuneConfig, key="fine_tune")
+parse_compress = partial(from_dict, CompressConfig, key="compress")
 parse_pretrain = partial(from_dict, PretrainConfig, key="pretrain")
 
 
@@ -46,8 +48,8 @@ def parse_tune(tune: dict[str, Any]) -> TuneConfig:
     return from_dict(TuneConfig, tune, "tune")
 
 
-# The evaluate and study configs live with their pipelines, whose nodes import this module: a
-# top-level import here would be circular, so they are imported when first parsed.
+# The evaluate, study and transfer_map configs live with their pipelines, whose nodes import
+# this module: a top-level import here would be circular, so they are imported when first parsed.
 def parse_evaluate(evaluate: dict[str, Any]) -> Any:
     from deepvision.pipelines.evaluate.config import EvaluateConfig
 
@@ -58,6 +60,12 @@ def parse_study(study: dict[str, Any]) -> Any:
     from deepvision.pipelines.study.config import StudyConfig
 
     return from_dict(StudyConfig, study, key="study")
+
+
+def parse_transfer_map(transfer_map: dict[str, Any]) -> Any:
+    from deepvision.pipelines.transfer_map.config import TransferMapConfig
+
+    return from_dict(TransferMapConfig, transfer_map, key="transfer_map")
 
 
 PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -71,5 +79,7 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "study": parse_study,
     "fine_tune": parse_fine_tune,
     "tune": parse_tune,
+    "compress": parse_compress,
     "pretrain": parse_pretrain,
+    "transfer_map": parse_transfer_map,
 }

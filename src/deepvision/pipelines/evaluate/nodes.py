@@ -4,21 +4,20 @@ and figures computed from them."""
 from __future__ import annotations
 
 import copy
-import io
 from functools import partial
 from typing import Any
 
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from deepvision.compression.score import model_score
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import normalize
 from deepvision.engine import predict, resolve_device
 from deepvision.engine.device import set_threads
 from deepvision.evaluation import EvaluationResult, evaluate_predictions, inference_cost
-from deepvision.models.bundle import bundle_to_dict
+from deepvision.models.bundle import bundle_size_mb
 from deepvision.pipelines.metrics import as_metrics
 from deepvision.pipelines.params import parse_evaluate, parse_train
 from deepvision.reporting.plots import (
@@ -54,7 +53,8 @@ def evaluate_test(test_logits: Tensor, test_split: ImageSet, trained_model: nn.M
 
 def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str, Any],
                  evaluate: dict[str, Any]) -> dict[str, float]:
-    """Latency at batch 1, throughput, parameters, MACs, in-memory and checkpoint size (MB)."""
+    """Latency at batch 1, throughput, parameters, MACs, in-memory and checkpoint size (MB), and
+    the course's challenge score with its parts (``challenge_score``, ``p_s``, ``q_w``, ...)."""
     cfg, train_cfg = parse_evaluate(evaluate), parse_train(train)
     # Timed with training's thread count: more threads than free cores can make batch-1
     # latency orders of magnitude worse (README, "Benchmarks").
@@ -64,14 +64,8 @@ def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str
                           batch_sizes=(1, cfg.throughput_batch_size), warmup=cfg.warmup,
                           repeats=cfg.repeats, channels_last=train_cfg.channels_last,
                           max_seconds=cfg.max_seconds)
-    return {**cost, "checkpoint_mb": _checkpoint_mb(trained_model)}
-
-
-def _checkpoint_mb(model: nn.Module) -> float:
-    """Size in MiB of the bundle ``ModelDataset`` writes for ``model`` (serialised in memory)."""
-    buffer = io.BytesIO()
-    torch.save(bundle_to_dict(model, getattr(model, "meta", None)), buffer)
-    return buffer.getbuffer().nbytes / 2**20
+    score = model_score(trained_model, (test_split.channels, *test_split.image_size))
+    return {**cost, "checkpoint_mb": bundle_size_mb(trained_model), **score.as_metrics()}
 
 
 def combine_metrics(evaluation: EvaluationResult, inference_cost: dict[str, float],
