@@ -20,7 +20,7 @@ from deepvision.compression.prune import prune_channels, weight_sparsity
 from deepvision.compression.quantize import quantize_int8
 from deepvision.compression.score import challenge_score
 from deepvision.compression.steps import CompressConfig, StepContext, run_steps
-from deepvision.config import to_dict
+from deepvision.config import from_dict, to_dict
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.loop import evaluate, fit, to_float
 from deepvision.evaluation.cost import inference_cost
@@ -98,7 +98,8 @@ def _accuracy(model: nn.Module, test: tuple[Tensor, Tensor]) -> float:
 
 def _stages(model: nn.Module, train: tuple[Tensor, Tensor], steps: tuple[str, ...],
             **settings: Any) -> list[tuple[str, nn.Module]]:
-    cfg = CompressConfig(steps=steps, fine_tune=FINE_TUNE, **settings)
+    cfg = from_dict(CompressConfig, {"steps": list(steps), "fine_tune": FINE_TUNE, **settings},
+                    "compress")
     ctx = StepContext(train, None, cfg.train_config(to_dict(TRAIN)),
                       None, to_float, (1, 8, 8), cfg, to_dict(TRAIN))
     return run_steps(model, ctx)

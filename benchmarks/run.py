@@ -13,6 +13,7 @@ from benchmarks import pretrain
 from benchmarks.compression import distill_factorize_suite, int8_suite, pruning_suite
 from benchmarks.data_layer import bench_augment, bench_folder_ingest
 from benchmarks.precision import compare_precision
+from benchmarks.streaming import bench_streaming
 from benchmarks.training_loop import compare
 
 OUT = Path("data/08_reporting/bench.json")
@@ -36,6 +37,8 @@ def run(only: set[str] | None = None) -> dict[str, list[dict]]:
             "what": "decode 60,000 generated 32×32 JPEGs, 10 classes, 2 workers",
             "seconds": round(bench_folder_ingest(n=60_000, workers=2), 1),
             "target_seconds": 60}],
+        # Peak memory of one epoch, resident vs streamed from shards (10k vs 200k 64×64 images).
+        "streaming": bench_streaming,
         "int8": int8_suite,
         "pruning": pruning_suite,
         "distill_factorize": distill_factorize_suite,

@@ -19,7 +19,10 @@ def _parameters(env: str) -> dict:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_every_environment_validates(env):
+def test_every_environment_validates(env, monkeypatch):
+    # conf/team reads the database's address from the environment (`make team-env` exports it)
+    for name, value in {"PGHOST": "127.0.0.1", "PGPORT": "5432", "PGUSER": "deepvision"}.items():
+        monkeypatch.setenv(name, value)
     params = _parameters(env)
     assert set(params) <= set(PARSERS), f"conf/{env}: blocks without a parser"
     for key, block in params.items():

@@ -1,6 +1,6 @@
 """Kedro hooks, one job each: parameter validation, artifact logging, the ``mlflow:`` weight
-source, run naming and summary, and the torchrun rank guard. What they do with MLflow lives in
-``deepvision.tracking``; the hooks only decide when.
+source, run naming and summary, the torchrun rank guard, and naming a lost team server. What they
+do with MLflow lives in ``deepvision.tracking``; the hooks only decide when.
 
 MLflow is imported inside the hook methods: settings.py imports this module early, for every
 ``kedro`` command, and MLflow takes seconds to import.
@@ -170,3 +170,31 @@ class AllPipelines(list):
 
     def __contains__(self, item: object) -> bool:
         return True
+
+
+class LostServerHook:
+    """A run that dies because the tracking server or the database stopped answering (team mode)
+    ends with one line naming which one and the way back, below Kedro's traceback."""
+
+    def __init__(self) -> None:
+        self._said = False
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._said = False
+
+    @hook_impl
+    def on_node_error(self, error: Exception) -> None:
+        self._explain(error)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        self._explain(error)
+
+    def _explain(self, error: BaseException) -> None:
+        from deepvision.tracking.connection import lost_server
+
+        message = lost_server(error)
+        if message and not self._said:
+            self._said = True
+            log.error(message)

@@ -25,6 +25,7 @@ from deepvision.config import to_dict
 from deepvision.data.split import stratified_sample
 from deepvision.engine import checkpoint as ckpt
 from deepvision.engine import distributed
+from deepvision.engine.batches import BatchSource, ResidentBatches
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.device import (
     autocast,
@@ -112,6 +113,7 @@ class _Run:
     hooks: TrainHooks          # with the defaults filled in
     device: torch.device
     ctx: distributed.DistContext
+    source: BatchSource        # the training batches
     steps: int                 # optimiser steps per epoch
     net: nn.Module             # the model being trained
     model: nn.Module           # ``net`` as stepped: DDP-wrapped and/or compiled
@@ -122,10 +124,13 @@ class _Run:
     ema: nn.Module | None
 
 
-def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor] | None,
-        cfg: TrainConfig, hooks: TrainHooks | None = None, *,
+def fit(model: nn.Module, train: tuple[Tensor, Tensor] | BatchSource,
+        val: tuple[Tensor, Tensor] | None, cfg: TrainConfig, hooks: TrainHooks | None = None, *,
         fingerprint: dict[str, Any] | None = None) -> FitResult:
-    """Train ``model`` on ``train`` (inputs, labels) for ``cfg.epochs``, validating on ``val``.
+    """Train ``model`` on ``train`` for ``cfg.epochs``, validating on ``val``.
+
+    ``train`` is (inputs, labels), kept whole on the device, or a batch source that streams them
+    (``deepvision.data.shards.ShardBatches``).
 
     ``hooks`` says how this training differs from plain supervised training (see ``TrainHooks``);
     ``fingerprint`` adds what else identifies the run (model, data) to the config a checkpoint must
@@ -148,13 +153,13 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
         model = model.to(memory_format=torch.channels_last)
     if ctx.active and cfg.sync_batchnorm:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    x_train, y_train = _resident(train, device)
+    source = train if hasattr(train, "batches") else ResidentBatches(*_resident(train, device))
     val_dev = _resident(_capped(val, cfg), device) if val is not None else None
-    val_every = cfg.validation_interval(len(x_train), len(val_dev[0]) if val_dev else 0)
+    val_every = cfg.validation_interval(len(source), len(val_dev[0]) if val_dev else 0)
     if hasattr(model, "data_init"):  # e.g. airbench's whitening layer, set from training images
         with torch.no_grad():
-            model.data_init((hooks.eval_transform or to_float)(x_train[:_DATA_INIT_IMAGES]))
-    run = _start(model, cfg, hooks, device, ctx, len(x_train))
+            model.data_init((hooks.eval_transform or to_float)(_first_images(source)))
+    run = _start(model, cfg, hooks, device, ctx, source)
     run_config = {**to_dict(cfg), **(fingerprint or {})}
     path = Path(cfg.checkpoint_dir) / f"{cfg.run_name}.pt" if cfg.checkpoint_dir else None
     state = _State()
@@ -166,7 +171,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
     while state.epoch < cfg.epochs and not _stop_early(state, cfg):
         epoch = state.epoch + 1
         validated = epoch % val_every == 0 or epoch == cfg.epochs
-        record = _epoch(run, x_train, y_train, val_dev if validated else None, epoch, validated)
+        record = _epoch(run, val_dev if validated else None, epoch, validated)
         _end_epoch(state, record, cfg, run.schedule, run.eval_model,
                    skipped=not validated and (val_dev is not None or hooks.validate is not None))
         if path is not None and ctx.is_main:
@@ -175,6 +180,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
             _log_epoch(record, cfg)
         if hooks.on_epoch_end is not None:
             hooks.on_epoch_end(record)
+    _check_ranks_agree(run)
     best = copy.deepcopy(run.eval_model)
     if state.best_state is not None:
         best.load_state_dict(state.best_state)
@@ -185,11 +191,11 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
                      state.train_seconds, run_config)
 
 
-def _epoch(run: _Run, x: Tensor, y: Tensor, val: tuple[Tensor, Tensor] | None, epoch: int,
+def _epoch(run: _Run, val: tuple[Tensor, Tensor] | None, epoch: int,
            validated: bool) -> dict[str, float]:
     """Train one epoch, validate if ``validated``; the epoch's record (seconds of each part)."""
     start = time.perf_counter()
-    train_metrics = _out_of_memory_guard(run.cfg)(train_one_epoch)(run, x, y, epoch)
+    train_metrics = _out_of_memory_guard(run.cfg)(train_one_epoch)(run, epoch)
     seconds = time.perf_counter() - start
     val_metrics = _validate(run, val) if validated else {}
     val_seconds = time.perf_counter() - start - seconds
@@ -199,43 +205,63 @@ def _epoch(run: _Run, x: Tensor, y: Tensor, val: tuple[Tensor, Tensor] | None, e
             "images_per_second": images / seconds}
 
 
+def _check_ranks_agree(run: _Run) -> None:
+    """Under DDP every rank must end with the same weights; a difference (an unsynchronised
+    buffer, a rank that skipped a step) would make rank 0's model not the one that was trained."""
+    if not run.ctx.active:
+        return
+    sums = torch.stack([v.detach().double().sum() for v in run.eval_model.state_dict().values()
+                        if v.is_floating_point()])
+    if not distributed.same_on_all_ranks(sums, run.ctx):
+        raise RuntimeError(f"the {run.ctx.world_size} ranks ended with different weights")
+    if run.ctx.is_main:
+        log.info("Weights identical on all %d ranks.", run.ctx.world_size)
+
+
+def _first_images(source: BatchSource) -> Tensor:
+    """Up to ``_DATA_INIT_IMAGES`` training images for a model's ``data_init``: the first ones of
+    a resident split, a seeded draw from a streamed one."""
+    if isinstance(source, ResidentBatches):
+        return source.images[:_DATA_INIT_IMAGES]
+    batches = source.batches(torch.Generator().manual_seed(0), _DATA_INIT_IMAGES, 0, 1)
+    return next(iter(batches))[0]
+
+
 def _start(model: nn.Module, cfg: TrainConfig, hooks: TrainHooks, device: torch.device,
-           ctx: distributed.DistContext, n_train: int) -> _Run:
+           ctx: distributed.DistContext, source: BatchSource) -> _Run:
     """Optimiser, schedule, scaler and EMA for ``model``, with ``hooks``' defaults filled in."""
-    steps = max(1, n_train // (cfg.batch_size * ctx.world_size))
+    steps = source.steps(cfg.batch_size, ctx.world_size)
     optimizer = build_optimizer(model, cfg, hooks.lr_scale)
     ema = _ema(model, cfg.ema_decay)
     hooks = replace(hooks, train_transform=hooks.train_transform or _plain_train_transform,
                     eval_transform=hooks.eval_transform or to_float,
                     loss_fn=hooks.loss_fn or _cross_entropy(cfg.label_smoothing))
     ddp_model = _data_parallel(model, ctx, device)
-    return _Run(cfg=cfg, hooks=hooks, device=device, ctx=ctx, steps=steps, net=model,
+    return _Run(cfg=cfg, hooks=hooks, device=device, ctx=ctx, source=source, steps=steps,
+                net=model,
                 model=torch.compile(ddp_model) if cfg.compile else ddp_model,
                 eval_model=ema.module if ema is not None else model, optimizer=optimizer,
                 schedule=LRSchedule(optimizer, cfg, steps), ema=ema,
                 scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"))
 
 
-def train_one_epoch(run: _Run, x: Tensor, y: Tensor, epoch: int) -> dict[str, float]:
-    """One pass over ``x``/``y`` (already on the device) in a seeded random order; under DDP every
-    rank draws the same order and takes its slice of each global batch."""
+def train_one_epoch(run: _Run, epoch: int) -> dict[str, float]:
+    """One pass over the run's batch source in a seeded random order; under DDP every rank draws
+    the same order and takes its share of it."""
     cfg, ctx, device, hooks = run.cfg, run.ctx, run.device, run.hooks
     train_mode(run.model)
-    gen = torch.Generator(device=x.device).manual_seed(cfg.seed * 1_000_003 + epoch)
-    global_batch = cfg.batch_size * ctx.world_size
-    steps = max(1, len(x) // global_batch)
-    order = torch.randperm(len(x), generator=gen, device=x.device)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch)
+    steps = run.steps
+    batches = run.source.batches(gen, cfg.batch_size, ctx.rank, ctx.world_size)
     if ctx.active:  # augmentation randomness differs per rank, the data order does not
         gen.manual_seed(cfg.seed * 1_000_003 + epoch + 7919 * ctx.rank)
     losses = torch.zeros(steps, device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = scored = 0
     progress = Progress(steps, f"epoch {epoch}/{cfg.epochs}", cfg.progress)
-    for step in range(steps):
-        start = step * global_batch + ctx.rank * cfg.batch_size
-        idx = order[start:start + cfg.batch_size]
-        inputs, target = hooks.train_transform(x[idx].to(device, non_blocking=True),
-                                               y[idx].to(device, non_blocking=True), gen)
+    for step, (x, y) in enumerate(batches):
+        inputs, target = hooks.train_transform(x.to(device, non_blocking=True),
+                                               y.to(device, non_blocking=True), gen)
         if cfg.channels_last and inputs.ndim == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         loss, logits = _step(run, inputs, target)
@@ -246,8 +272,8 @@ def train_one_epoch(run: _Run, x: Tensor, y: Tensor, epoch: int) -> dict[str, fl
         if logits is not None:
             hard = target if target.ndim == 1 else target.argmax(1)
             correct += (logits.argmax(1) == hard).sum()
-            scored += len(idx)
-        seen += len(idx)
+            scored += len(x)
+        seen += len(x)
         progress.update(loss=losses[step])
     progress.close()
     if not torch.isfinite(losses).all():

@@ -12,6 +12,7 @@ from typing import Any
 
 from deepvision.compression.steps import CompressConfig
 from deepvision.config import ConfigError, from_dict, warn_deprecated
+from deepvision.data.shards import DataConfig
 from deepvision.data.sources import SourceConfig
 from deepvision.data.split import SplitConfig
 from deepvision.data.transforms import AugmentConfig
@@ -26,6 +27,7 @@ parse_split = partial(from_dict, SplitConfig, key="split")
 parse_augment = partial(from_dict, AugmentConfig, key="augment")
 parse_model = partial(from_dict, ModelConfig, key="model")
 parse_train = partial(from_dict, TrainConfig, key="train")
+parse_data = partial(from_dict, DataConfig, key="data")
 
 parse_fine_tune = partial(from_dict, FineTuneConfig, key="fine_tune")
 parse_compress = partial(from_dict, CompressConfig, key="compress")
@@ -71,6 +73,7 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "split": parse_split,
     "augment": parse_augment,
     "model": parse_model,
+    "data": parse_data,
     "train": parse_train,
     "evaluate": parse_evaluate,
     "study": parse_study,
