@@ -5,8 +5,11 @@ kedro-mlflow registers its own hook through its entry point; it reads ``conf/*/m
 
 from deepvision.console import silence_dependency_warnings
 from deepvision.hooks import (
+    LineageHook,
+    MissingInputsHook,
     MlflowArtifactsHook,
     MlflowWeightSourceHook,
+    RunLifecycleHook,
     RunSummaryHook,
     TorchrunRankHook,
     ValidateParamsHook,
@@ -14,8 +17,8 @@ from deepvision.hooks import (
 
 silence_dependency_warnings()
 
-HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(), RunSummaryHook(),
-         TorchrunRankHook())
+HOOKS = (ValidateParamsHook(), MissingInputsHook(), RunLifecycleHook(), LineageHook(),
+         MlflowArtifactsHook(), MlflowWeightSourceHook(), RunSummaryHook(), TorchrunRankHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

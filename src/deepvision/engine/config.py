@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepvision.config import check_choice, check_range
+from deepvision.config import check_choice, check_name, check_range
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "onecycle", "multistep", "plateau")
@@ -73,6 +73,7 @@ class TrainConfig:
             check_range(self.patience, "train.patience", 1)
         check_choice(self.device.split(":")[0], DEVICES, "train.device")
         check_range(self.devices, "train.devices", 1)
+        check_name(self.run_name, "train.run_name")
         check_choice(self.precision, PRECISIONS, "train.precision")
         check_choice(self.progress, ("auto", "bar", "line", "off"), "train.progress")
         for m in self.milestones:

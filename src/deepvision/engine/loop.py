@@ -8,6 +8,7 @@ compares it with a bare hand-written loop).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -129,6 +130,9 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
         return _spawn_fit(model, train, val, cfg, hooks, fingerprint)
     set_threads(cfg.threads)
     set_determinism(cfg.deterministic)
+    # Dropout and drop-path draw from the process-wide generator: seeding it from the run's seed
+    # makes every training reproducible from its params, whatever ran before it in the process.
+    torch.manual_seed(cfg.seed)
     device = distributed.device_for(ctx, resolve_device(cfg.device))
     model = copy.deepcopy(model).to(device)
     if cfg.channels_last:
@@ -140,28 +144,14 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
     run = _start(model, cfg, hooks, device, ctx, len(x_train))
     run_config = {**to_dict(cfg), **(fingerprint or {})}
     path = Path(cfg.checkpoint_dir) / f"{cfg.run_name}.pt" if cfg.checkpoint_dir else None
-    state = _State()
-    if path is not None and cfg.resume and path.exists():
-        state = _restore(path, run_config, model, run)
-    elif path is not None and path.exists() and ctx.is_main:
-        log.info("Starting afresh: %s is replaced after the first epoch (train.resume: true "
-                    "continues from it instead).", path)
-    while state.epoch < cfg.epochs and not _stop_early(state, cfg):
-        epoch = state.epoch + 1
-        start = time.perf_counter()
-        train_metrics = _out_of_memory_guard(cfg)(train_one_epoch)(run, x_train, y_train, epoch)
-        seconds = time.perf_counter() - start
-        record = {"epoch": epoch, **train_metrics,
-                  **{f"val_{k}": v for k, v in _validate(run, val_dev).items()},
-                  "lr": run.schedule.lr, "epoch_seconds": seconds,
-                  "images_per_second": run.steps * cfg.batch_size * ctx.world_size / seconds}
-        _end_epoch(state, record, cfg, run.schedule, run.eval_model)
-        if path is not None and ctx.is_main:
-            _save(path, run_config, state, model, run)
-        if ctx.is_main:
-            _log_epoch(record, cfg)
-        if hooks.on_epoch_end is not None:
-            hooks.on_epoch_end(record)
+    owned = ckpt.exclusive(path) if path is not None and ctx.is_main else contextlib.nullcontext()
+    with owned:
+        state = _resume_or_start(path, cfg, run_config, model, run, ctx.is_main)
+        for record in state.history:  # a resumed run's observers see a gap-free history
+            if hooks.on_epoch_end is not None:
+                hooks.on_epoch_end(record)
+        while state.epoch < cfg.epochs and not _stop_early(state, cfg):
+            _run_epoch(run, state, x_train, y_train, val_dev, path, run_config, model)
     best = copy.deepcopy(run.eval_model)
     if state.best_state is not None:
         best.load_state_dict(state.best_state)
@@ -170,6 +160,45 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
         best.spec = model.spec
     return FitResult(best, state.history, state.best_epoch, _nan_if_none(state.best_metric),
                      state.train_seconds, run_config)
+
+
+def _resume_or_start(path: Path | None, cfg: TrainConfig, run_config: dict[str, Any],
+                     model: nn.Module, run: _Run, is_main: bool) -> _State:
+    """The restored state of checkpoint ``path`` with ``cfg.resume``, else a fresh one (saying
+    in one line when ``resume`` finds no checkpoint, or a fresh start will replace one)."""
+    if path is None or not is_main and not cfg.resume:
+        return _State()
+    if cfg.resume and path.exists():
+        return _restore(path, run_config, model, run)
+    if cfg.resume and is_main:
+        log.warning("train.resume is true but there is no checkpoint %s: starting afresh.", path)
+    elif path.exists() and is_main:
+        log.info("Starting afresh: %s is replaced after the first epoch (train.resume: true "
+                 "continues from it instead).", path)
+    return _State()
+
+
+def _run_epoch(run: _Run, state: _State, x: Tensor, y: Tensor,
+               val: tuple[Tensor, Tensor] | None, path: Path | None,
+               run_config: dict[str, Any], model: nn.Module) -> None:
+    """One epoch: train, validate, record, checkpoint, report."""
+    cfg, ctx = run.cfg, run.ctx
+    epoch = state.epoch + 1
+    start = time.perf_counter()
+    train_metrics = _out_of_memory_guard(cfg)(train_one_epoch)(run, x, y, epoch)
+    seconds = time.perf_counter() - start
+    images = train_metrics.pop("images")  # images actually processed, all ranks
+    record = {"epoch": epoch, **train_metrics,
+              **{f"val_{k}": v for k, v in _validate(run, val).items()},
+              "lr": run.schedule.lr, "epoch_seconds": seconds,
+              "images_per_second": images / seconds}
+    _end_epoch(state, record, cfg, run.schedule, run.eval_model)
+    if path is not None and ctx.is_main:
+        _save(path, run_config, state, model, run)
+    if ctx.is_main:
+        _log_epoch(record, cfg)
+    if run.hooks.on_epoch_end is not None:
+        run.hooks.on_epoch_end(record)
 
 
 def _start(model: nn.Module, cfg: TrainConfig, hooks: TrainHooks, device: torch.device,
@@ -226,9 +255,11 @@ def train_one_epoch(run: _Run, x: Tensor, y: Tensor, epoch: int) -> dict[str, fl
     if not torch.isfinite(losses).all():
         _raise_non_finite(losses, epoch)
     totals = distributed.all_reduce_sum(torch.stack(
-        [losses.sum(), correct.float(), torch.tensor(float(scored), device=device)]), ctx)
+        [losses.sum(), correct.float(), torch.tensor(float(scored), device=device),
+         torch.tensor(float(seen), device=device)]), ctx)
     accuracy = {"train_accuracy": (totals[1] / totals[2]).item()} if totals[2] > 0 else {}
-    return {"train_loss": (totals[0] / (steps * ctx.world_size)).item(), **accuracy}
+    return {"train_loss": (totals[0] / (steps * ctx.world_size)).item(), **accuracy,
+            "images": totals[3].item()}
 
 
 def _step(run: _Run, inputs: Tensor, target: Tensor) -> tuple[Tensor, Tensor | None]:

@@ -73,7 +73,7 @@ class TransferModel(nn.Module):
         return expanded
 
 
-@register_model(pretrained=True)
+@register_model(pretrained=True, internal=True)
 def transfer(num_classes: int, in_channels: int = 3, backbone: str = "bundled:efficientnet_lite0",
              input_size: int | None = None, download: bool = False,
              freeze_norm_stats: bool = False) -> TransferModel:

@@ -35,8 +35,11 @@ def _train(variant: str, labelled: ImageSet, val: ImageSet, fine_tune: dict, tra
             net = create_model(mcfg.name, labelled.num_classes, labelled.channels, **mcfg.kwargs)
         mean, std = labelled.mean, labelled.std
     else:  # the transfer model adapts [0, 1] inputs to its backbone itself
-        net = create_model("transfer", labelled.num_classes, labelled.channels,
-                           backbone=ft.backbone, input_size=ft.input_size, download=ft.download)
+        with torch.random.fork_rng(devices=[]):  # the new head's init, from the run's seed
+            torch.manual_seed(ft.seed)
+            net = create_model("transfer", labelled.num_classes, labelled.channels,
+                               backbone=ft.backbone, input_size=ft.input_size,
+                               download=ft.download)
         mean, std = (0.0,) * labelled.channels, (1.0,) * labelled.channels
     result = train_variant(variant, net, (labelled.images, labelled.labels),
                            (val.images, val.labels), ft, cfg,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -12,20 +13,25 @@ from deepvision.data.transforms import build_augment, normalize
 from deepvision.engine import TrainHooks, fit
 from deepvision.pipelines.params import parse_augment, parse_train
 
+# The per-epoch curves of a training record (logged live by the train pipeline; the study
+# pipeline logs them per architecture).
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
           "images_per_second")
 
-
 def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: ImageSet,
-                train: dict[str, Any], augment: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
-    """Fit the model with the configured loop and augmentation; keep the best epoch's weights."""
+                train: dict[str, Any], augment: dict[str, Any], *,
+                on_epoch_end: Callable[[dict[str, float]], None] | None = None
+                ) -> tuple[nn.Module, dict[str, Any]]:
+    """Fit the model with the configured loop and augmentation; keep the best epoch's weights;
+    ``on_epoch_end`` sees each epoch's record as it ends (live curves)."""
     cfg = parse_train(train)
     policy = build_augment(parse_augment(augment), train_split.mean, train_split.std,
                            num_classes=train_split.num_classes)
     result = fit(initial_model, (train_split.images, train_split.labels),
                  (val_split.images, val_split.labels) if len(val_split) else None, cfg,
                  TrainHooks(train_transform=policy, eval_transform=partial(
-                     normalize, mean=train_split.mean, std=train_split.std)),
+                     normalize, mean=train_split.mean, std=train_split.std),
+                     on_epoch_end=on_epoch_end),
                  fingerprint={"model": initial_model.spec.to_dict(), "augment": augment,
                               "data": [len(train_split), len(val_split), train_split.image_size]})
     result.model.meta = dict(initial_model.meta)
@@ -34,10 +40,8 @@ def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: Imag
     return result.model, {**summary, "history": result.history}
 
 
-def training_metrics(training_history: dict[str, Any]) -> tuple[dict, dict]:
-    """Per-epoch curves (step = epoch) and the run's summary, in MLflow's metric format."""
-    curves = {k: [{"step": int(r["epoch"]), "value": float(r[k])}
-                  for r in training_history["history"] if k in r] for k in CURVES}
-    summary = {k: {"step": 0, "value": float(v)} for k, v in training_history.items()
-               if k != "history"}
-    return {k: v for k, v in curves.items() if v}, summary
+def training_metrics(training_history: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The run's summary (best epoch, seconds, ...) in MLflow's metric format; the per-epoch
+    curves were logged live, as each epoch ended."""
+    return {k: {"step": 0, "value": float(v)} for k, v in training_history.items()
+            if k != "history"}
