@@ -66,11 +66,12 @@ class ValidateParamsHook:
 
 def _warn_unread_blocks(run_params: dict[str, Any], pipeline: Pipeline) -> None:
     """A ``--params`` block no selected pipeline reads: say which pipelines do read it."""
-    from kedro.framework.project import pipelines
-
     blocks = {k.split(".")[0] for k in (run_params.get("runtime_params") or {})}
-    for block in sorted(blocks - {n.removeprefix("params:").split(".")[0]
-                                  for n in pipeline.inputs()}):
+    unread = sorted(blocks - {n.removeprefix("params:").split(".")[0] for n in pipeline.inputs()})
+    if not unread:
+        return
+    pipelines = all_pipelines()
+    for block in unread:
         readers = sorted(n for n, p in pipelines.items() if n != "__default__"
                          and any(i.split(".")[0] == f"params:{block}" for i in p.inputs()))
         log.warning("--params %s.* is not read by the selected pipeline(s) %s and has no "
@@ -79,18 +80,29 @@ def _warn_unread_blocks(run_params: dict[str, Any], pipeline: Pipeline) -> None:
                     ", ".join(readers) or "no pipeline")
 
 
+def all_pipelines() -> dict[str, Pipeline]:
+    """Every stage pipeline by name. Kedro 1.7 loads only the pipelines a run selects (even
+    through ``find_pipelines``), so the stage packages are imported here (rare paths only)."""
+    import importlib
+    import pkgutil
+
+    import deepvision.pipelines as stages
+
+    return {m.name: importlib.import_module(f"{stages.__name__}.{m.name}").create_pipeline()
+            for m in pkgutil.iter_modules(stages.__path__) if m.ispkg}
+
+
 class MissingInputsHook:
     """A stage run before its inputs exist fails up front, naming the pipeline that makes them."""
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: Any) -> None:
-        from kedro.framework.project import pipelines
-
         missing = [n for n in sorted(pipeline.inputs()) if not n.startswith("params:")
                    and n != "parameters" and n in catalog and not catalog.exists(n)]
         if not missing:
             return
+        pipelines = all_pipelines()
         producers = {n: sorted(name for name, p in pipelines.items() if name != "__default__"
                                and n in p.outputs()) for n in missing}
         error = FileNotFoundError("; ".join(

@@ -17,7 +17,7 @@ def built(tmp_path_factory) -> Path:
     """A project whose splits and initial model exist (ingest, prepare, build: one run)."""
     project = make_project(tmp_path_factory.mktemp("built"))
     result = kedro(project, "run", "--env", "test", "--pipelines", "ingest,prepare,build")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:]
     return project
 
 

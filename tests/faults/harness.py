@@ -18,29 +18,33 @@ FAST = "train.epochs=1,train.progress=line"
 
 
 def kedro(project: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``kedro <args>`` in ``project``, output captured."""
+    """``kedro <args>`` in ``project``; its log and errors together in ``stdout``."""
     return subprocess.run([sys.executable, "-m", "kedro", *args], cwd=project, env=ENV,
-                          capture_output=True, text=True, timeout=timeout)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout)
 
 
 def start_kedro(project: Path, *args: str) -> subprocess.Popen:
-    """``kedro <args>`` started in the background (its own session, for signals)."""
-    return subprocess.Popen([sys.executable, "-m", "kedro", *args], cwd=project, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    """``kedro <args>`` started in the background, its output going to ``project/kedro.log``
+    (a file, not a pipe: a pipe nobody reads would block the run once full)."""
+    with open(project / "kedro.log", "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "kedro", *args], cwd=project,
+                                   env=ENV, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process.cwd = project  # where interrupt_when finds the log
+    return process
 
 
 def interrupt_when(process: subprocess.Popen, ready: Callable[[], bool], sig: int,
                    timeout: float = 240) -> str:
-    """Send ``sig`` to ``process`` once ``ready()`` holds; its stderr after it ended."""
+    """Send ``sig`` to ``process`` once ``ready()`` holds; its output once it has ended."""
     deadline = time.monotonic() + timeout
     while not ready():
-        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert process.poll() is None, "the run ended before it could be interrupted"
         assert time.monotonic() < deadline, "the run never reached the point to interrupt"
         time.sleep(0.5)
     os.kill(process.pid, sig)
-    _, err = process.communicate(timeout=120)
-    return err
+    process.wait(timeout=120)
+    return (Path(process.cwd) / "kedro.log").read_text()
 
 
 def client(project: Path) -> MlflowClient:
@@ -59,8 +63,8 @@ def curve(project: Path, run_id: str, key: str) -> list[int]:
     return sorted(m.step for m in client(project).get_metric_history(run_id, key))
 
 
-def one_line_error(stderr: str, *needles: str) -> str:
-    """The one stderr line that carries every needle (it must exist)."""
-    lines = [line for line in stderr.splitlines() if all(n in line for n in needles)]
-    assert lines, f"no line with {needles} in:\n{stderr[-3000:]}"
+def one_line_error(output: str, *needles: str) -> str:
+    """The one output line that carries every needle (it must exist)."""
+    lines = [line for line in output.splitlines() if all(n in line for n in needles)]
+    assert lines, f"no line with {needles} in:\n{output[-3000:]}"
     return lines[0]
