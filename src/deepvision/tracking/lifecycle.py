@@ -80,7 +80,14 @@ def fail_active_run(error: BaseException) -> None:
     if mlflow.active_run() is None:
         return
     mlflow.set_tag(ERROR_TAG, f"{type(error).__name__}: {error}"[:5000])
-    mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+    _end_all(RunStatus.FAILED)
+
+
+def _end_all(status: int) -> None:
+    # The fluent stack can hold the same run more than once (kedro-mlflow's restarts); what is
+    # left on it is ended FINISHED at exit, so empty it, as kedro-mlflow's on_pipeline_error does.
+    while mlflow.active_run() is not None:
+        mlflow.end_run(RunStatus.to_string(status))
 
 
 def end_runs_on_signals() -> None:
@@ -96,7 +103,7 @@ def _on_signal(signum: int, _frame: Any) -> None:
     if run is not None:
         try:
             _kill_children(run.info.run_id, run.info.experiment_id)
-            mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+            _end_all(RunStatus.KILLED)
             log.warning("Stopped by %s: MLflow run %s marked KILLED.",
                         signal.Signals(signum).name, run.info.run_id)
         except Exception as e:  # never hide the interruption behind a tracking error
