@@ -55,6 +55,9 @@ def load(path: str | Path) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes; an interrupted copy?); "
                               f"{FIX}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise CheckpointError(f"checkpoint {path} cannot be read: it is truncated or not a "
+                              f"torch file; {FIX}")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - every failure becomes the same kind of line
@@ -68,9 +71,6 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def _what_is_wrong(error: Exception) -> str:
-    if isinstance(error, zipfile.BadZipFile) or "zip archive" in str(error) or (
-            "central directory" in str(error)):
-        return "it is truncated or not a torch file"
     if "Weights only load failed" in str(error) or "Unsupported global" in str(error):
         return ("it holds Python objects besides tensors, which could run code when loaded, so "
                 "it is refused (not written by this project)")
