@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -212,6 +213,37 @@ class MlflowWeightSourceHook:
         from deepvision.tracking import weight_source
 
         weight_source.register()
+
+
+class PretrainedWeightSourceHook:
+    """Makes ``pretrained:<version>`` a weight source (``fine_tune.backbone: pretrained:latest``):
+    a saved version of the ``pretrain`` pipeline's ``pretrained_backbone``, loaded weights-only."""
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        from functools import partial
+
+        from deepvision.models.pretrained import register_weight_source
+
+        if "pretrained_backbone" in catalog:
+            filepath = Path(str(catalog.get("pretrained_backbone")._filepath))
+            register_weight_source("pretrained", partial(pretrained_backbone, filepath))
+
+
+def pretrained_backbone(filepath: Path, version: str) -> Any:
+    """Version ``version`` (a Kedro version timestamp, or ``latest``) of the versioned bundle
+    ``filepath`` (Kedro keeps ``<filepath>/<version>/<file name>``), as a ``Backbone``."""
+    from deepvision.models.pretrained import load_backbone
+
+    saved = sorted(p.parent.name for p in filepath.glob(f"*/{filepath.name}"))
+    if version == "latest" and saved:
+        version = saved[-1]
+    path = filepath / version / filepath.name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no pretrained backbone {version!r} in {filepath}: run `kedro run --pipelines "
+            f"pretrain` first, or choose one of the saved versions: {', '.join(saved) or 'none'}")
+    return load_backbone(f"checkpoint:{path}")
 
 
 SUMMARISED = ("test_metrics", "trained_model", "fine_tune_comparison")

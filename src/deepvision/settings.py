@@ -9,6 +9,7 @@ from deepvision.hooks import (
     MissingInputsHook,
     MlflowArtifactsHook,
     MlflowWeightSourceHook,
+    PretrainedWeightSourceHook,
     RunLifecycleHook,
     RunSummaryHook,
     TorchrunRankHook,
@@ -18,7 +19,8 @@ from deepvision.hooks import (
 silence_dependency_warnings()
 
 HOOKS = (ValidateParamsHook(), MissingInputsHook(), RunLifecycleHook(), LineageHook(),
-         MlflowArtifactsHook(), MlflowWeightSourceHook(), RunSummaryHook(), TorchrunRankHook())
+         MlflowArtifactsHook(), MlflowWeightSourceHook(), PretrainedWeightSourceHook(),
+         RunSummaryHook(), TorchrunRankHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

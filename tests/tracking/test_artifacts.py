@@ -9,9 +9,11 @@ from deepvision.tracking.artifacts import log_saved_dataset
 
 @pytest.fixture
 def tracking(tmp_path):
+    """A throw-away store whose artifacts stay in tmp_path (not ./mlruns)."""
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
-    yield tmp_path
+    experiment = mlflow.create_experiment("artifacts", (tmp_path / "artifacts").as_uri())
+    yield tmp_path, experiment
     mlflow.set_tracking_uri(previous)
 
 
@@ -22,17 +24,19 @@ def _saved(tmp_path, metadata):
 
 
 def test_a_dataset_with_an_artifact_path_is_logged_in_that_folder(tracking):
-    dataset = _saved(tracking, {"mlflow": {"artifact_path": "reports"}})
-    with mlflow.start_run() as run:
+    folder, experiment = tracking
+    dataset = _saved(folder, {"mlflow": {"artifact_path": "reports"}})
+    with mlflow.start_run(experiment_id=experiment) as run:
         log_saved_dataset(dataset, "hello")
     listed = mlflow.artifacts.list_artifacts(run_id=run.info.run_id, artifact_path="reports")
     assert [a.path for a in listed] == ["reports/report.md"]
 
 
 def test_nothing_is_logged_without_metadata_or_without_a_run(tracking):
-    plain = _saved(tracking, None)
-    with mlflow.start_run() as run:
+    folder, experiment = tracking
+    plain = _saved(folder, None)
+    with mlflow.start_run(experiment_id=experiment) as run:
         log_saved_dataset(plain, "hello")
     assert mlflow.artifacts.list_artifacts(run_id=run.info.run_id) == []
-    log_saved_dataset(_saved(tracking, {"mlflow": {"artifact_path": "reports"}}), "hello")
+    log_saved_dataset(_saved(folder, {"mlflow": {"artifact_path": "reports"}}), "hello")
     assert mlflow.active_run() is None

@@ -57,6 +57,13 @@ class ImageSet:
     def with_stats(self, mean: tuple[float, ...], std: tuple[float, ...]) -> ImageSet:
         return replace(self, mean=tuple(mean), std=tuple(std))
 
+    def model_meta(self, mean: tuple[float, ...] | None = None,
+                   std: tuple[float, ...] | None = None) -> dict[str, Any]:
+        """What a model trained on this set needs to label new images (its bundle's ``meta``):
+        class names, the input normalisation (this set's statistics unless given) and size."""
+        return {"class_names": list(self.class_names), "mean": list(mean or self.mean),
+                "std": list(std or self.std), "image_size": list(self.image_size)}
+
     def class_counts(self) -> dict[str, int]:
         counts = torch.bincount(self.labels, minlength=self.num_classes).tolist()
         return dict(zip(self.class_names, counts, strict=True))

@@ -26,7 +26,6 @@ from typing import Any
 
 import optuna
 import sqlalchemy
-import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from deepvision.config import ConfigError, from_dict
@@ -34,7 +33,7 @@ from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import AugmentConfig, build_augment, normalize
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.loop import NonFiniteLossError, TrainHooks, fit
-from deepvision.models.registry import ModelConfig, create_model
+from deepvision.models.registry import ModelConfig
 from deepvision.tuning.space import (
     TuneConfig,
     apply_params,
@@ -188,11 +187,6 @@ def summarize(study: optuna.Study) -> SearchResult:
                         [_trial_row(t) for t in trials], study)
 
 
-def best_params_nested(result: SearchResult, base_params: Params) -> Params:
-    """The base parameters with the best trial's values: a ``best_params.yml`` to run with."""
-    return apply_params(base_params, result.best_params)
-
-
 def _trial_function(cfg: TuneConfig, objective: Callable[[Params, TrialReporter], float],
                     base_params: Params, callbacks: TuneCallbacks | None
                     ) -> Callable[[optuna.Trial], float]:
@@ -318,7 +312,8 @@ def make_training_objective(train_split: ImageSet, val_split: ImageSet, cfg: Tun
         train_cfg = from_dict(TrainConfig, params["train"], "train")
         augment = build_augment(from_dict(AugmentConfig, params["augment"], "augment"), mean,
                                 std, train_split.num_classes)
-        model = _seeded_model(from_dict(ModelConfig, params["model"], "model"), train_split)
+        model = from_dict(ModelConfig, params["model"], "model").create(
+            train_split.num_classes, train_split.channels)
         val = (val_split.images, val_split.labels) if len(val_split) else None
         try:
             hooks = TrainHooks(train_transform=augment,
@@ -334,7 +329,3 @@ def make_training_objective(train_split: ImageSet, val_split: ImageSet, cfg: Tun
     return objective
 
 
-def _seeded_model(cfg: ModelConfig, data: ImageSet) -> torch.nn.Module:
-    with torch.random.fork_rng(devices=[]):  # seed the init without touching global RNG state
-        torch.manual_seed(cfg.seed)
-        return create_model(cfg.name, data.num_classes, data.channels, **cfg.kwargs)

@@ -11,12 +11,14 @@ from torch import nn
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import build_augment, normalize
 from deepvision.engine import TrainHooks, fit
+from deepvision.pipelines.metrics import as_metrics
 from deepvision.pipelines.params import parse_augment, parse_train
 
 # The per-epoch curves of a training record (logged live by the train pipeline; the study
 # pipeline logs them per architecture).
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
           "images_per_second")
+
 
 def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: ImageSet,
                 train: dict[str, Any], augment: dict[str, Any], *,
@@ -42,6 +44,5 @@ def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: Imag
 
 def training_metrics(training_history: dict[str, Any]) -> dict[str, dict[str, float]]:
     """The run's summary (best epoch, seconds, ...) in MLflow's metric format; the per-epoch
-    curves were logged live, as each epoch ended."""
-    return {k: {"step": 0, "value": float(v)} for k, v in training_history.items()
-            if k != "history"}
+    curves were logged live, as each epoch ended (``tracking.curves``)."""
+    return as_metrics({k: v for k, v in training_history.items() if k != "history"})
