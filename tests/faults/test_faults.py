@@ -166,3 +166,27 @@ def test_12_a_stage_without_its_inputs_names_the_pipeline_that_makes_them(tmp_pa
     one_line_error(result.stdout, "initial_model has no saved version yet",
                    "kedro run --pipelines build")
     assert all(r.info.status == "FAILED" for r in runs(project))
+
+
+def test_6_10_a_killed_tune_is_closed_and_a_rerun_reaches_n_trials(project):
+    args = ("run", "--env", "test", "--pipelines", "tune", "--params",
+            "tune.n_trials=2,tune.epochs=8,tune.pruner=none")
+
+    def trial_running() -> bool:
+        trials = runs(project, "tags.trial_number = '0' and attributes.status = 'RUNNING'")
+        return bool(trials) and len(curve(project, trials[0].info.run_id, "val_accuracy")) >= 1
+
+    interrupt_when(start_kedro(project, *args), trial_running, signal.SIGKILL)
+    [parent] = runs(project, "tags.pipeline = 'tune'")
+    result = kedro(project, *args)
+    assert result.returncode == 0, result.stdout[-3000:]
+    one_line_error(result.stdout, "trial(s) 0 were left RUNNING", "marked FAIL")
+    assert not runs(project, "attributes.status = 'RUNNING'")
+    closed = [r for r in runs(project) if r.info.run_id == parent.info.run_id
+              or r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert {r.info.status for r in closed} == {"FAILED"} and len(closed) == 2
+    import optuna
+
+    study = optuna.load_study(study_name="deepvision",
+                              storage=f"sqlite:///{project / 'data/07_model_output/tune.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE"]
