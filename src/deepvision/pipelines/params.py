@@ -44,8 +44,8 @@ def parse_tune(tune: dict[str, Any]) -> TuneConfig:
     return from_dict(TuneConfig, tune, "tune")
 
 
-# The evaluate and study configs live with their pipelines, whose nodes import this module: a
-# top-level import here would be circular, so they are imported when first parsed.
+# The evaluate, study and transfer_map configs live with their pipelines, whose nodes import
+# this module: a top-level import here would be circular, so they are imported when first parsed.
 def parse_evaluate(evaluate: dict[str, Any]) -> Any:
     from deepvision.pipelines.evaluate.config import EvaluateConfig
 
@@ -56,6 +56,12 @@ def parse_study(study: dict[str, Any]) -> Any:
     from deepvision.pipelines.study.config import StudyConfig
 
     return from_dict(StudyConfig, study, key="study")
+
+
+def parse_transfer_map(transfer_map: dict[str, Any]) -> Any:
+    from deepvision.pipelines.transfer_map.config import TransferMapConfig
+
+    return from_dict(TransferMapConfig, transfer_map, key="transfer_map")
 
 
 PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -69,4 +75,5 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "fine_tune": parse_fine_tune,
     "tune": parse_tune,
     "pretrain": parse_pretrain,
+    "transfer_map": parse_transfer_map,
 }
