@@ -9,22 +9,15 @@ does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import mlflow
 
 
-def log_epoch(record: dict[str, Any], prefix: str = "") -> None:
+def log_epoch(record: dict[str, Any]) -> None:
     """The record's numbers as metrics of the active run at step = epoch."""
     if mlflow.active_run() is None:
         return
-    mlflow.log_metrics({f"{prefix}{k}": float(v) for k, v in record.items()
+    mlflow.log_metrics({k: float(v) for k, v in record.items()
                         if k != "epoch" and v is not None}, step=int(record["epoch"]))
 
-
-def epoch_logger(prefix: str) -> Callable[[dict[str, Any]], None]:
-    """``log_epoch`` with metric names ``<prefix><key>`` (fine_tune: ``linear_probe.val_loss``)."""
-    def log(record: dict[str, Any]) -> None:
-        log_epoch(record, prefix)
-    return log
