@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 import warnings
@@ -51,6 +52,18 @@ def check_choice(value: Any, allowed: typing.Iterable[Any], key: str) -> None:
     if value not in allowed:
         raise ConfigError(f"{key}={value!r} is not allowed; choose one of: "
                           f"{', '.join(map(str, allowed))}")
+
+
+# Parameters that become file or folder names: letters, digits, "_", "-" and inner "." only, so a
+# name can never climb out of its folder ("..", "/") or surprise a shell.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
+def check_name(value: str, key: str) -> None:
+    """Fail unless ``value`` is a safe file/folder name (see ``_SAFE_NAME``)."""
+    if not _SAFE_NAME.fullmatch(value) or ".." in value:
+        raise ConfigError(f"{key}={value!r} becomes a file name and may only use letters, digits, "
+                          "'_', '-' and '.' (no '/', no '..', at most 100 characters)")
 
 
 def check_range(value: float, key: str, low: float | None = None, high: float | None = None,

@@ -32,16 +32,107 @@ def _validators() -> dict[str, Callable[[Any], Any]]:
 
 class ValidateParamsHook:
     """Every ``params:`` block a pipeline uses is validated before any node runs, so a typo or an
-    out-of-range value fails in a second, naming the key, not an hour into training."""
+    out-of-range value fails in a second, naming the key, not an hour into training. An unknown
+    top-level block fails too; a block given with ``--params`` that the selected pipelines do not
+    read gets a warning naming the pipelines that do. A rejected start ends the MLflow run FAILED
+    with the error as a tag (``tracking.lifecycle``), never as an empty FINISHED run."""
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: Any) -> None:
+        try:
+            self._validate(run_params, pipeline, catalog)
+        except Exception as error:
+            from deepvision.tracking.lifecycle import fail_active_run
+
+            fail_active_run(error)
+            raise
+
+    @staticmethod
+    def _validate(run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:
+        from deepvision.config import ConfigError
+
         parsers = _validators()
+        given = catalog.load("parameters") if "parameters" in catalog else {}
+        unknown = sorted(set(given) - set(parsers))
+        if unknown:
+            raise ConfigError(f"unknown parameter block(s) {', '.join(unknown)}; the known "
+                              f"blocks are {', '.join(sorted(parsers))}")
         for name in sorted(pipeline.inputs()):
             key = name.removeprefix("params:")
             if name.startswith("params:") and key in parsers:
                 parsers[key](catalog.load(name))
+        _warn_unread_blocks(run_params, pipeline)
+
+
+def _warn_unread_blocks(run_params: dict[str, Any], pipeline: Pipeline) -> None:
+    """A ``--params`` block no selected pipeline reads: say which pipelines do read it."""
+    blocks = {k.split(".")[0] for k in (run_params.get("runtime_params") or {})}
+    unread = sorted(blocks - {n.removeprefix("params:").split(".")[0] for n in pipeline.inputs()})
+    if not unread:
+        return
+    pipelines = all_pipelines()
+    for block in unread:
+        readers = sorted(n for n, p in pipelines.items() if n != "__default__"
+                         and any(i.split(".")[0] == f"params:{block}" for i in p.inputs()))
+        log.warning("--params %s.* is not read by the selected pipeline(s) %s and has no "
+                    "effect; it is read by: %s", block, ", ".join(
+                        run_params.get("pipeline_names") or ["__default__"]),
+                    ", ".join(readers) or "no pipeline")
+
+
+def all_pipelines() -> dict[str, Pipeline]:
+    """Every stage pipeline by name. Kedro 1.7 loads only the pipelines a run selects (even
+    through ``find_pipelines``), so the stage packages are imported here (rare paths only)."""
+    import importlib
+    import pkgutil
+
+    import deepvision.pipelines as stages
+
+    return {m.name: importlib.import_module(f"{stages.__name__}.{m.name}").create_pipeline()
+            for m in pkgutil.iter_modules(stages.__path__) if m.ispkg}
+
+
+class MissingInputsHook:
+    """A stage run before its inputs exist fails up front, naming the pipeline that makes them."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                            catalog: Any) -> None:
+        missing = [n for n in sorted(pipeline.inputs()) if not n.startswith("params:")
+                   and n != "parameters" and n in catalog and not catalog.exists(n)]
+        if not missing:
+            return
+        pipelines = all_pipelines()
+        producers = {n: sorted(name for name, p in pipelines.items() if name != "__default__"
+                               and n in p.outputs()) for n in missing}
+        error = FileNotFoundError("; ".join(
+            f"{n} has no saved version yet: run `kedro run --pipelines "
+            f"{','.join(producers[n]) or '<none produces it>'}` first" for n in missing)
+            + " (or plain `kedro run` for the whole chain)")
+        from deepvision.tracking.lifecycle import fail_active_run
+
+        fail_active_run(error)
+        raise error
+
+
+class RunLifecycleHook:
+    """No run is left RUNNING (``tracking.lifecycle``): the run is tagged with its process,
+    SIGINT/SIGTERM end it KILLED, runs orphaned by a dead process on this host are marked FAILED,
+    and a resumed training is linked to the run it continues."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                            catalog: Any) -> None:
+        if rank() > 0:
+            return
+        from deepvision.tracking import lifecycle
+
+        lifecycle.end_runs_on_signals()
+        lifecycle.mark_active_run()
+        lifecycle.close_orphaned_runs()
+        if "params:train" in pipeline.inputs():
+            lifecycle.tag_checkpoint(catalog.load("params:train"))
 
 
 class MlflowArtifactsHook:
@@ -61,6 +152,57 @@ class MlflowArtifactsHook:
 
         if self._catalog is not None:
             log_saved_dataset(self._catalog.get(dataset_name), data)
+
+
+class LineageHook:
+    """Records what the run really used and made (``tracking.lineage``): every versioned input
+    as an MLflow dataset input with its version and producing run, every versioned output as a
+    tag, and the run's model and data source read from the files, not from the parameters."""
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+        self._saved: set[str] = set()  # made by this run: reloading them is not an input
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        self._catalog = catalog
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                            catalog: Any) -> None:
+        self._saved = set()
+        if "params:ingest" in pipeline.inputs():  # this run reads the source itself
+            from deepvision.tracking.run_tags import describe_active_run
+
+            ingest = catalog.load("params:ingest")
+            describe_active_run({"source": str(ingest.get("name") or ingest.get("source"))})
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        if (self._catalog is None or dataset_name.startswith("params:")
+                or dataset_name in self._saved):
+            return
+        from deepvision.tracking import lineage
+        from deepvision.tracking.run_tags import describe_active_run
+
+        producer = lineage.record_input(dataset_name, self._catalog.get(dataset_name))
+        described = lineage.model_tags(data)
+        if producer.get("source"):
+            described.setdefault("source", producer["source"])
+        if described:
+            describe_active_run(described)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        if self._catalog is None:
+            return
+        from deepvision.tracking import lineage
+        from deepvision.tracking.run_tags import describe_active_run
+
+        self._saved.add(dataset_name)
+        lineage.record_output(dataset_name, self._catalog.get(dataset_name))
+        if dataset_name == "initial_model":  # built by this run: its spec is what was built
+            describe_active_run(lineage.model_tags(data))
 
 
 class MlflowWeightSourceHook:
@@ -93,12 +235,12 @@ SUMMARISED = ("test_metrics", "trained_model", "fine_tune_comparison")
 
 
 class RunSummaryHook:
-    """Names and tags the MLflow run (pipeline · model · data), says where to open it, and ends a
-    run with a short summary: test accuracy, where the report and the model were written."""
+    """Names and tags the MLflow run (its pipeline; ``LineageHook`` adds the model and data read
+    from the files), says where to open it, and ends a run with a short summary: test accuracy,
+    where the report and the model were written."""
 
     def __init__(self) -> None:
         self._catalog: Any = None
-        self._params: dict[str, Any] = {}
         self._pipeline = "__default__"
         self._tagged = False
         self._written: dict[str, Any] = {}
@@ -108,8 +250,6 @@ class RunSummaryHook:
                             catalog: Any) -> None:
         self._catalog, self._tagged, self._written = catalog, False, {}
         self._pipeline = "+".join(sorted(run_params.get("pipeline_names") or ["__default__"]))
-        self._params = {k: catalog.load(f"params:{k}") for k in ("ingest", "model")
-                        if f"params:{k}" in catalog}
 
     @hook_impl
     def before_node_run(self, node: Any) -> None:
@@ -118,7 +258,7 @@ class RunSummaryHook:
         if not self._tagged:
             from deepvision.tracking.run_tags import tag_active_run
 
-            self._tagged = tag_active_run(self._pipeline, self._params)
+            self._tagged = tag_active_run(self._pipeline)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:

@@ -7,10 +7,13 @@ from omegaconf.resolvers import oc
 
 from deepvision.console import silence_dependency_warnings
 from deepvision.hooks import (
+    LineageHook,
     LostServerHook,
+    MissingInputsHook,
     MlflowArtifactsHook,
     MlflowWeightSourceHook,
     PretrainedWeightSourceHook,
+    RunLifecycleHook,
     RunSummaryHook,
     TorchrunRankHook,
     ValidateParamsHook,
@@ -18,8 +21,9 @@ from deepvision.hooks import (
 
 silence_dependency_warnings()
 
-HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(),
-         PretrainedWeightSourceHook(), RunSummaryHook(), TorchrunRankHook(), LostServerHook())
+HOOKS = (ValidateParamsHook(), MissingInputsHook(), RunLifecycleHook(), LineageHook(),
+         MlflowArtifactsHook(), MlflowWeightSourceHook(), PretrainedWeightSourceHook(),
+         RunSummaryHook(), TorchrunRankHook(), LostServerHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -65,6 +65,20 @@ def test_duplicate_registration_raises(monkeypatch):
         register_model(toy, name="resnet18")
 
 
+def test_model_kwargs_are_checked_against_the_architecture_up_front():
+    from deepvision.config import ConfigError
+    from deepvision.pipelines.params import parse_model
+
+    with pytest.raises(ConfigError, match=r"model.kwargs.foo.*allowed: "):
+        parse_model({"name": "resnet20", "kwargs": {"foo": 1}})
+
+
+def test_the_internal_transfer_wrapper_is_not_offered():
+    from deepvision.models.registry import list_models
+
+    assert "transfer" not in list_models() and "resnet20" in list_models()
+
+
 def test_variants_are_registered_under_their_keyword_once(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     monkeypatch.setattr(registry, "_PRETRAINED", set(registry._PRETRAINED))

@@ -189,3 +189,32 @@ def test_nan_objective_is_reported_as_fail(tune_cfg):
     rec = Recorder()
     run_search(tune_cfg(n_trials=2), scripted_objective([[0.5], [math.nan]]), {}, rec.hooks)
     assert [e[2] for e in rec.of("finished")] == ["COMPLETE", "FAIL"]
+
+
+KILLED_WORKER = """
+import os, pathlib, signal, sys
+from deepvision.tuning import TuneConfig, run_search
+
+def objective(params, reporter):
+    os.kill(os.getpid(), signal.SIGKILL)  # dies mid-trial, leaving it RUNNING
+
+cfg = TuneConfig(storage=f"sqlite:///{pathlib.Path(sys.argv[1]) / 'tune.db'}", n_trials=3,
+                 sampler="random", pruner="none",
+                 space={"train.lr": {"type": "uniform", "low": 0.01, "high": 0.1}})
+run_search(cfg, objective, {})
+"""
+
+
+def test_a_rerun_right_after_a_killed_worker_reaches_n_trials(tmp_path, tune_cfg):
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(KILLED_WORKER))
+    worker = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                            text=True, timeout=120)
+    assert worker.returncode == -9, worker.stderr[-2000:]
+    cfg = tune_cfg(space={"train.lr": {"type": "uniform", "low": 0.01, "high": 0.1}})
+    study = optuna.load_study(study_name=cfg.study_name, storage=cfg.storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.RUNNING]
+    result = run_search(cfg, lambda params, reporter: params["train"]["lr"], {})
+    states = [t["state"] for t in result.trials]
+    # Within the heartbeat interval: the dead worker's trial is failed at once, not counted.
+    assert states == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from deepvision.config import ConfigError, check_choice, check_range, warn_deprecated
+from deepvision.config import ConfigError, check_choice, check_name, check_range, warn_deprecated
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "triangle", "multistep", "plateau")
@@ -103,6 +103,7 @@ class TrainConfig:
             check_range(self.patience, "train.patience", 1)
         check_choice(self.device.split(":")[0], DEVICES, "train.device")
         check_range(self.devices, "train.devices", 1)
+        check_name(self.run_name, "train.run_name")
         check_choice(self.precision, PRECISIONS, "train.precision")
         check_choice(self.progress, ("auto", "bar", "line", "off"), "train.progress")
         for m in self.milestones:

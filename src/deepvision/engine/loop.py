@@ -8,6 +8,7 @@ compares it with a bare hand-written loop).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -144,6 +145,9 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor] | BatchSource,
         return _spawn_fit(model, train, val, cfg, hooks, fingerprint)
     set_threads(cfg.threads)
     set_determinism(cfg.deterministic)
+    # Dropout and drop-path draw from the process-wide generator: seeding it from the run's seed
+    # makes every training reproducible from its params, whatever ran before it in the process.
+    torch.manual_seed(cfg.seed)
     device = distributed.device_for(ctx, resolve_device(cfg.device))
     cfg = replace(cfg, precision=resolve_precision(cfg.precision, device))
     if ctx.is_main:
@@ -162,24 +166,14 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor] | BatchSource,
     run = _start(model, cfg, hooks, device, ctx, source)
     run_config = {**to_dict(cfg), **(fingerprint or {})}
     path = Path(cfg.checkpoint_dir) / f"{cfg.run_name}.pt" if cfg.checkpoint_dir else None
-    state = _State()
-    if path is not None and cfg.resume and path.exists():
-        state = _restore(path, run_config, model, run)
-    elif path is not None and path.exists() and ctx.is_main:
-        log.info("Starting afresh: %s is replaced after the first epoch (train.resume: true "
-                    "continues from it instead).", path)
-    while state.epoch < cfg.epochs and not _stop_early(state, cfg):
-        epoch = state.epoch + 1
-        validated = epoch % val_every == 0 or epoch == cfg.epochs
-        record = _epoch(run, val_dev if validated else None, epoch, validated)
-        _end_epoch(state, record, cfg, run.schedule, run.eval_model,
-                   skipped=not validated and (val_dev is not None or hooks.validate is not None))
-        if path is not None and ctx.is_main:
-            _save(path, run_config, state, model, run)
-        if ctx.is_main:
-            _log_epoch(record, cfg)
-        if hooks.on_epoch_end is not None:
-            hooks.on_epoch_end(record)
+    owned = ckpt.exclusive(path) if path is not None and ctx.is_main else contextlib.nullcontext()
+    with owned:
+        state = _resume_or_start(path, cfg, run_config, model, run, ctx.is_main)
+        for record in state.history:  # a resumed run's observers see a gap-free history
+            if hooks.on_epoch_end is not None:
+                hooks.on_epoch_end(record)
+        while state.epoch < cfg.epochs and not _stop_early(state, cfg):
+            _run_epoch(run, state, val_dev, val_every, path, run_config, model)
     _check_ranks_agree(run)
     best = copy.deepcopy(run.eval_model)
     if state.best_state is not None:
@@ -199,7 +193,7 @@ def _epoch(run: _Run, val: tuple[Tensor, Tensor] | None, epoch: int,
     seconds = time.perf_counter() - start
     val_metrics = _validate(run, val) if validated else {}
     val_seconds = time.perf_counter() - start - seconds
-    images = run.steps * run.cfg.batch_size * run.ctx.world_size
+    images = train_metrics.pop("images")  # images actually processed, all ranks
     return {"epoch": epoch, **train_metrics, **{f"val_{k}": v for k, v in val_metrics.items()},
             "lr": run.schedule.lr, "epoch_seconds": seconds, "val_seconds": val_seconds,
             "images_per_second": images / seconds}
@@ -225,6 +219,39 @@ def _first_images(source: BatchSource) -> Tensor:
         return source.images[:_DATA_INIT_IMAGES]
     batches = source.batches(torch.Generator().manual_seed(0), _DATA_INIT_IMAGES, 0, 1)
     return next(iter(batches))[0]
+
+
+def _resume_or_start(path: Path | None, cfg: TrainConfig, run_config: dict[str, Any],
+                     model: nn.Module, run: _Run, is_main: bool) -> _State:
+    """The restored state of checkpoint ``path`` with ``cfg.resume``, else a fresh one (saying
+    in one line when ``resume`` finds no checkpoint, or a fresh start will replace one)."""
+    if path is None or not is_main and not cfg.resume:
+        return _State()
+    if cfg.resume and path.exists():
+        return _restore(path, run_config, model, run)
+    if cfg.resume and is_main:
+        log.warning("train.resume is true but there is no checkpoint %s: starting afresh.", path)
+    elif path.exists() and is_main:
+        log.info("Starting afresh: %s is replaced after the first epoch (train.resume: true "
+                 "continues from it instead).", path)
+    return _State()
+
+
+def _run_epoch(run: _Run, state: _State, val: tuple[Tensor, Tensor] | None, val_every: int,
+               path: Path | None, run_config: dict[str, Any], model: nn.Module) -> None:
+    """One epoch: train, validate when due, record, checkpoint, report."""
+    cfg, ctx = run.cfg, run.ctx
+    epoch = state.epoch + 1
+    validated = epoch % val_every == 0 or epoch == cfg.epochs
+    record = _epoch(run, val if validated else None, epoch, validated)
+    _end_epoch(state, record, cfg, run.schedule, run.eval_model,
+               skipped=not validated and (val is not None or run.hooks.validate is not None))
+    if path is not None and ctx.is_main:
+        _save(path, run_config, state, model, run)
+    if ctx.is_main:
+        _log_epoch(record, cfg)
+    if run.hooks.on_epoch_end is not None:
+        run.hooks.on_epoch_end(record)
 
 
 def _start(model: nn.Module, cfg: TrainConfig, hooks: TrainHooks, device: torch.device,
@@ -279,9 +306,11 @@ def train_one_epoch(run: _Run, epoch: int) -> dict[str, float]:
     if not torch.isfinite(losses).all():
         _raise_non_finite(losses, epoch)
     totals = distributed.all_reduce_sum(torch.stack(
-        [losses.sum(), correct.float(), torch.tensor(float(scored), device=device)]), ctx)
+        [losses.sum(), correct.float(), torch.tensor(float(scored), device=device),
+         torch.tensor(float(seen), device=device)]), ctx)
     accuracy = {"train_accuracy": (totals[1] / totals[2]).item()} if totals[2] > 0 else {}
-    return {"train_loss": (totals[0] / (steps * ctx.world_size)).item(), **accuracy}
+    return {"train_loss": (totals[0] / (steps * ctx.world_size)).item(), **accuracy,
+            "images": totals[3].item()}
 
 
 def _step(run: _Run, inputs: Tensor, target: Tensor) -> tuple[Tensor, Tensor | None]:

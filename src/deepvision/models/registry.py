@@ -7,6 +7,7 @@ a checkpoint can rebuild it from the file alone.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from torch import nn
 ModelFactory = Callable[..., nn.Module]
 _REGISTRY: dict[str, ModelFactory] = {}
 _PRETRAINED: set[str] = set()  # names whose factory loads pretrained weights
+_INTERNAL: set[str] = set()  # built by the pipelines themselves, not a choice for model.name
 TORCHVISION_PREFIX = "tv:"
 
 
@@ -40,9 +42,10 @@ class ModelSpec:
 
 
 def register_model(fn: ModelFactory | None = None, *, name: str | None = None,
-                   pretrained: bool = False):
+                   pretrained: bool = False, internal: bool = False):
     """Register ``fn`` under ``name`` (default: its ``__name__``); usable bare or with arguments.
-    ``pretrained`` marks factories that load pretrained weights (not built from scratch)."""
+    ``pretrained`` marks factories that load pretrained weights (not built from scratch);
+    ``internal`` ones (the fine_tune wrapper) rebuild saved models but are not listed."""
 
     def add(f: ModelFactory) -> ModelFactory:
         key = name or f.__name__
@@ -51,6 +54,8 @@ def register_model(fn: ModelFactory | None = None, *, name: str | None = None,
         _REGISTRY[key] = f
         if pretrained:
             _PRETRAINED.add(key)
+        if internal:
+            _INTERNAL.add(key)
         return f
 
     return add(fn) if fn is not None else add
@@ -67,11 +72,12 @@ def list_models(pretrained: bool | None = None) -> list[str]:
     """The names ``create_model`` knows (``tv:<name>`` also accepts any torchvision classifier);
     ``pretrained=False`` lists only the from-scratch architectures, ``True`` only the others."""
     _import_families()
-    return sorted(n for n in _REGISTRY if pretrained is None or (n in _PRETRAINED) == pretrained)
+    return sorted(n for n in _REGISTRY if n not in _INTERNAL
+                  and (pretrained is None or (n in _PRETRAINED) == pretrained))
 
 
-def check_model_name(name: str) -> None:
-    """Fail with the list of known names if ``name`` is not a model."""
+def check_model_name(name: str, key: str = "model.name") -> None:
+    """Fail with the list of known names if ``name`` (the parameter ``key``) is not a model."""
     _import_families()
     if name.startswith(TORCHVISION_PREFIX):
         from deepvision.models.torchvision_models import check_torchvision_name
@@ -79,9 +85,24 @@ def check_model_name(name: str) -> None:
         check_torchvision_name(name[len(TORCHVISION_PREFIX):])
     elif name not in _REGISTRY:
         raise ValueError(
-            f"unknown model {name!r} (model.name). Known models: {', '.join(list_models())}; "
+            f"unknown model {name!r} ({key}). Known models: {', '.join(list_models())}; "
             f"or '{TORCHVISION_PREFIX}<name>' for any torchvision classification model."
         )
+
+
+def check_model_kwargs(name: str, kwargs: dict[str, Any], key: str = "model.kwargs") -> None:
+    """Fail, listing the allowed ones, if a key of ``kwargs`` is not an argument of ``name``'s
+    factory (``num_classes``/``in_channels`` come from the data, never from ``kwargs``)."""
+    if name.startswith(TORCHVISION_PREFIX) or not kwargs:
+        return  # torchvision builders take **kwargs: torchvision checks them itself
+    params = inspect.signature(_REGISTRY[name]).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = sorted(set(params) - {"num_classes", "in_channels"})
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"{', '.join(f'{key}.{u}' for u in unknown)}: not an argument of model "
+                         f"{name!r}; allowed: {', '.join(allowed) or 'none'}")
 
 
 def create_model(name: str, num_classes: int, in_channels: int = 3, **kwargs: Any) -> nn.Module:
@@ -118,6 +139,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_model_name(self.name)
+        check_model_kwargs(self.name, self.kwargs)
 
     def create(self, num_classes: int, in_channels: int) -> nn.Module:
         """The model, its weights initialised from ``seed`` (the global RNG state is untouched)."""

@@ -67,7 +67,7 @@ class TransferModel(nn.Module):
         return [f"body.{name}" for name in stage_names(self.body)]
 
 
-@register_model(pretrained=True)
+@register_model(pretrained=True, internal=True)
 def transfer(num_classes: int, in_channels: int = 3, backbone: str = "bundled:efficientnet_lite0",
              input_size: int | None = None, download: bool = False,
              freeze_norm_stats: bool = False, stages: int | None = None) -> TransferModel:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 import warnings
 from collections import Counter
@@ -47,6 +49,9 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # SQLite serialises writers; a worker waits this long for the lock instead of failing at once
 # (Python's default is 5 s, too short when several workers finish trials together).
 SQLITE_LOCK_TIMEOUT_S = 60
+# A trial whose process died (kill -9, OOM) stays RUNNING; without a heartbeat for two intervals
+# (tune.heartbeat_s) it is marked FAIL, so it neither blocks the budget nor counts as done.
+HOST_ATTR, PID_ATTR = "deepvision:host", "deepvision:pid"
 
 
 def _ignore(*_: Any) -> None:
@@ -134,6 +139,7 @@ def open_study(cfg: TuneConfig) -> optuna.Study:
                                 load_if_exists=True, direction=cfg.direction,
                                 pruner=_pruner(cfg))
     _check_same_objective(study, cfg)
+    fail_orphaned_trials(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -141,6 +147,33 @@ def open_study(cfg: TuneConfig) -> optuna.Study:
     # first run's (which would repeat its startup trials); a new study is reproducible from seed.
     study.sampler = _sampler(cfg, cfg.seed + len(study.get_trials(deepcopy=False)))
     return study
+
+
+def fail_orphaned_trials(study: optuna.Study) -> list[int]:
+    """Mark FAIL the RUNNING trials whose worker process, on this host, is gone (``kill -9``):
+    without waiting for the heartbeat, so a rerun right after a crash gets its whole budget.
+    Trials of other hosts are left to the heartbeat (their process cannot be checked here)."""
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = trial.system_attrs.get(PID_ATTR)
+        if trial.system_attrs.get(HOST_ATTR) == socket.gethostname() and pid is not None and (
+                pid != os.getpid() and not _alive(int(pid))):
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            failed.append(trial.number)
+    if failed:
+        log.warning("Study %r: trial(s) %s were left RUNNING by a process that is gone; marked "
+                    "FAIL.", study.study_name, ", ".join(map(str, failed)))
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def summarize(study: optuna.Study) -> SearchResult:
@@ -165,6 +198,10 @@ def _trial_function(cfg: TuneConfig, objective: Callable[[Params, TrialReporter]
         if _count(trial.study, (*FINISHED, TrialState.RUNNING), below=trial.number) >= cfg.n_trials:
             trial.study.stop()
             raise _SurplusTrialError(f"the study already has {cfg.n_trials} trials")
+        # Who runs the trial, so a rerun can fail it at once if this process dies (system attrs:
+        # not shown among the user's trial attributes).
+        trial.storage.set_trial_system_attr(trial._trial_id, HOST_ATTR, socket.gethostname())
+        trial.storage.set_trial_system_attr(trial._trial_id, PID_ATTR, os.getpid())
         sampled = suggest(trial, cfg.space)
         reporter = TrialReporter(trial, hooks)
         hooks.trial_started(trial.number, dict(sampled))

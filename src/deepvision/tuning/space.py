@@ -18,7 +18,7 @@ from typing import Any
 
 import optuna
 
-from deepvision.config import ConfigError, check_choice, check_range, from_dict
+from deepvision.config import ConfigError, check_choice, check_name, check_range, from_dict
 from deepvision.data.transforms import AugmentConfig
 from deepvision.engine.config import TrainConfig
 from deepvision.models.registry import ModelConfig
@@ -66,8 +66,7 @@ class TuneConfig:
     space: dict[str, dict[str, Any]] = field(default_factory=_default_space)  # key → distribution
 
     def __post_init__(self) -> None:
-        if not self.study_name:
-            raise ConfigError("tune.study_name must not be empty")
+        check_name(self.study_name, "tune.study_name")
         check_range(self.n_trials, "tune.n_trials", 1)
         if self.timeout_s is not None:
             check_range(self.timeout_s, "tune.timeout_s", 0, low_open=True)

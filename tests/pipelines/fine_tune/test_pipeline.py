@@ -29,6 +29,26 @@ def test_fine_tune_compares_three_variants_on_the_same_labels(tmp_path):
     assert out["fine_tune_curves"]["scratch.val_accuracy"][-1]["step"] == 2
 
 
+def test_same_parameters_give_identical_histories_for_every_variant(tmp_path):
+    backbone = tmp_path / "backbone.pt"
+    torch.manual_seed(0)
+    save_checkpoint_bundle(create_model("resnet20", 4, 1), backbone)
+    train, val, test = tiny_splits()
+    inputs = {"train_split": train, "val_split": val, "test_split": test,
+              "params:fine_tune": {"backbone": f"checkpoint:{backbone}", "input_size": None,
+                                   "label_fraction": 0.5, "train": {"epochs": 2}},
+              "params:train": tiny_params()["train"], "params:augment": {"crop_padding": 1},
+              "params:model": {"name": "lenet5"}}
+    histories = []
+    for global_seed in (1, 2):  # whatever ran before in the process must not matter
+        torch.manual_seed(global_seed)
+        out = run(create_pipeline(), inputs)
+        histories.append({k: [(p["step"], p["value"]) for p in v]
+                          for k, v in out["fine_tune_curves"].items()})
+    assert {k.split(".")[0] for k in histories[0]} == {"scratch", "linear_probe", "fine_tune"}
+    assert histories[0] == histories[1]
+
+
 def test_stage_probe_mode_reports_every_stage_and_keeps_the_best(tmp_path):
     torch.manual_seed(0)
     backbone = tmp_path / "backbone.pt"

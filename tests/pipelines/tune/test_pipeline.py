@@ -78,13 +78,16 @@ def scripted(values: list[float]):
 
 def test_best_params_are_nested_by_section_with_only_the_tuned_keys():
     space = {"train.lr": {"type": "log_uniform", "low": 0.01, "high": 0.2},
-             "model.kwargs.width": {"type": "categorical", "choices": [8, 16]}}
+             "model.kwargs.reduction": {"type": "categorical", "choices": [0.5, 1.0]}}
     cfg = TuneConfig(storage=None, n_trials=2, sampler="random", pruner="none", space=space)
-    result = run_search(cfg, scripted([0.5, 0.7]), base_params())
+    # model.kwargs are checked against the architecture: densenet_cifar takes `reduction`.
+    base = base_params() | {"model": {"name": "densenet_cifar", "seed": 0}}
+    result = run_search(cfg, scripted([0.5, 0.7]), base)
     [best_trial] = [t for t in result.trials if t["value"] == 0.7]
     best = extract_best_params(result, {"storage": None, "space": space, "epochs": None})
     assert best == {"train": {"lr": best_trial["params"]["train.lr"]},
-                    "model": {"kwargs": {"width": best_trial["params"]["model.kwargs.width"]}}}
+                    "model": {"kwargs": {"reduction":
+                                         best_trial["params"]["model.kwargs.reduction"]}}}
     assert flatten_best_params(best) == best_trial["params"]
     assert search_metrics(result) == {"best_value": {"step": 0, "value": 0.7},
                                      "n_complete": {"step": 0, "value": 2.0},

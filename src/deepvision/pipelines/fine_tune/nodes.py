@@ -14,7 +14,7 @@ from deepvision.data.split import labelled_subset
 from deepvision.data.transforms import build_augment, normalize
 from deepvision.engine import evaluate, resolve_device
 from deepvision.engine.finetune import train_variant
-from deepvision.models.registry import create_model
+from deepvision.models.registry import ModelConfig
 from deepvision.pipelines.metrics import as_curves, as_metrics
 from deepvision.pipelines.params import parse_augment, parse_fine_tune, parse_model, parse_train
 from deepvision.reporting.plots import stage_accuracy_figure
@@ -36,8 +36,10 @@ def _train(variant: str, labelled: ImageSet, val: ImageSet, fine_tune: dict, tra
         net = parse_model(model).create(labelled.num_classes, labelled.channels)
         mean, std = labelled.mean, labelled.std
     else:  # the transfer model adapts [0, 1] inputs to its backbone itself
-        net = create_model("transfer", labelled.num_classes, labelled.channels,
-                           backbone=ft.backbone, input_size=ft.input_size, download=ft.download)
+        # The new head's initialisation is seeded from the run's seed, like the scratch model.
+        net = ModelConfig("transfer", {"backbone": ft.backbone, "input_size": ft.input_size,
+                                       "download": ft.download}, ft.seed).create(
+            labelled.num_classes, labelled.channels)
         mean, std = (0.0,) * labelled.channels, (1.0,) * labelled.channels
     result, stages = train_variant(variant, net, (labelled.images, labelled.labels),
                            (val.images, val.labels), ft, cfg,

@@ -37,6 +37,6 @@ class StudyConfig:
             if not _NAMESPACE.fullmatch(name):
                 raise ConfigError(f"study.architectures: {name!r} cannot name a Kedro namespace; "
                                   "use registered names made of letters, digits and _")
-            check_model_name(name)
+            check_model_name(name, key="study.architectures")
         check_range(self.seed, "study.seed", 0)
         from_dict(TrainConfig, self.train, key="study.train")  # typos in the budget fail now

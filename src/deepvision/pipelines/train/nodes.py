@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -11,25 +12,30 @@ from deepvision.data.imageset import ImageSet
 from deepvision.data.shards import ShardSet, batch_source
 from deepvision.data.transforms import build_augment, normalize
 from deepvision.engine import TrainHooks, fit
-from deepvision.pipelines.metrics import history_metrics
+from deepvision.pipelines.metrics import as_metrics
 from deepvision.pipelines.params import parse_augment, parse_data, parse_train
 
+# The per-epoch curves of a training record (logged live by the train pipeline; the study
+# pipeline logs them per architecture).
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
           "val_seconds",
           "images_per_second")
 
 
 def train_model(initial_model: nn.Module, train_split: ImageSet | ShardSet, val_split: ImageSet,
-                train: dict[str, Any], augment: dict[str, Any],
-                data: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
-    """Fit the model with the configured loop and augmentation; keep the best epoch's weights."""
+                train: dict[str, Any], augment: dict[str, Any], data: dict[str, Any], *,
+                on_epoch_end: Callable[[dict[str, float]], None] | None = None
+                ) -> tuple[nn.Module, dict[str, Any]]:
+    """Fit the model with the configured loop and augmentation; keep the best epoch's weights;
+    ``on_epoch_end`` sees each epoch's record as it ends (live curves)."""
     cfg = parse_train(train)
     policy = build_augment(parse_augment(augment), train_split.mean, train_split.std,
                            num_classes=train_split.num_classes)
     result = fit(initial_model, batch_source(train_split, parse_data(data)),
                  (val_split.images, val_split.labels) if len(val_split) else None, cfg,
                  TrainHooks(train_transform=policy, eval_transform=partial(
-                     normalize, mean=train_split.mean, std=train_split.std)),
+                     normalize, mean=train_split.mean, std=train_split.std),
+                     on_epoch_end=on_epoch_end),
                  fingerprint={"model": initial_model.spec.to_dict(), "augment": augment,
                               "data": [len(train_split), len(val_split), train_split.image_size]})
     result.model.meta = dict(initial_model.meta)
@@ -40,6 +46,7 @@ def train_model(initial_model: nn.Module, train_split: ImageSet | ShardSet, val_
     return result.model, {**summary, "history": result.history}
 
 
-def training_metrics(training_history: dict[str, Any]) -> tuple[dict, dict]:
-    """Per-epoch curves (step = epoch) and the run's summary, in MLflow's metric format."""
-    return history_metrics(training_history, CURVES)
+def training_metrics(training_history: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The run's summary (best epoch, seconds, ...) in MLflow's metric format; the per-epoch
+    curves were logged live, as each epoch ended (``tracking.curves``)."""
+    return as_metrics({k: v for k, v in training_history.items() if k != "history"})
