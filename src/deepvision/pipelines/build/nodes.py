@@ -11,6 +11,7 @@ from deepvision.data.imageset import ImageSet
 from deepvision.models.registry import create_model
 from deepvision.models.summary import model_card
 from deepvision.pipelines.params import parse_model
+from deepvision.serving.preprocess import preprocessing_meta
 
 
 def build_model(train_split: ImageSet, model: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
@@ -19,8 +20,8 @@ def build_model(train_split: ImageSet, model: dict[str, Any]) -> tuple[nn.Module
     with torch.random.fork_rng(devices=[]):  # seed the init without touching global RNG state
         torch.manual_seed(cfg.seed)
         net = create_model(cfg.name, train_split.num_classes, train_split.channels, **cfg.kwargs)
-    net.meta = {"class_names": list(train_split.class_names), "mean": list(train_split.mean),
-                "std": list(train_split.std), "image_size": list(train_split.image_size)}
+    net.meta = preprocessing_meta(train_split.class_names, train_split.image_size,
+                                  train_split.mean, train_split.std)
     return net, model_card(net, (train_split.channels, *train_split.image_size))
 
 

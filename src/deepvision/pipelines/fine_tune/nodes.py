@@ -16,6 +16,7 @@ from deepvision.engine import evaluate, resolve_device
 from deepvision.engine.transfer import train_variant
 from deepvision.models.registry import create_model
 from deepvision.pipelines.params import parse_augment, parse_fine_tune, parse_model, parse_train
+from deepvision.serving.preprocess import preprocessing_meta
 
 
 def select_labels(train_split: ImageSet, fine_tune: dict[str, Any]) -> ImageSet:
@@ -42,8 +43,7 @@ def _train(variant: str, labelled: ImageSet, val: ImageSet, fine_tune: dict, tra
                            (val.images, val.labels), ft, cfg,
                            build_augment(aug, mean, std, num_classes=labelled.num_classes),
                            partial(normalize, mean=mean, std=std))
-    result.model.meta = {"class_names": list(labelled.class_names), "mean": list(mean),
-                         "std": list(std), "image_size": list(labelled.image_size)}
+    result.model.meta = preprocessing_meta(labelled.class_names, labelled.image_size, mean, std)
     return result.model, {"variant": variant, "best_epoch": result.best_epoch,
                           "train_seconds": result.train_seconds, "history": result.history}
 
