@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,28 +71,74 @@ def saved_path(dataset: Any) -> Path:
 
 
 class MlflowWeightSourceHook:
-    """Makes ``mlflow:<uri>`` a weight source (``fine_tune.backbone: mlflow:runs:/<id>/model``):
+    """Makes MLflow URIs weight sources and model sources: ``fine_tune.backbone`` and
+    ``predict.model`` take ``runs:/<id>/model``, ``models:/<name>@<alias>`` (or ``mlflow:<uri>``);
     the model bundle logged with a run is downloaded and loaded weights-only, never unpickled."""
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         from deepvision.models.pretrained import register_weight_source
+        from deepvision.serving import register_model_source
 
-        register_weight_source("mlflow", mlflow_backbone)
+        for scheme in ("mlflow", "runs", "models"):
+            register_weight_source(scheme, partial(mlflow_backbone, scheme=scheme))
+            register_model_source(scheme, mlflow_model)
 
 
-def mlflow_backbone(uri: str) -> Any:
-    """The project model bundle (``*.pt``) under an MLflow artifact URI, as a ``Backbone``."""
+def mlflow_bundle(uri: str) -> Path:
+    """The project model bundle (``*.pt``) under an MLflow artifact or model URI, downloaded."""
     import mlflow
 
-    from deepvision.models.pretrained import load_backbone
-
-    path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri.removeprefix("mlflow:")))
     bundles = sorted(path.rglob("*.pt")) if path.is_dir() else [path]
     if not bundles:
         raise FileNotFoundError(f"no model bundle (*.pt) under MLflow artifact {uri}; log one "
                                 "with a run (trained_model is logged to the folder 'model')")
-    return load_backbone(f"checkpoint:{bundles[0]}")
+    return bundles[0]
+
+
+def mlflow_backbone(reference: str, scheme: str = "mlflow") -> Any:
+    """The bundle under ``<scheme>:<reference>`` as a ``Backbone`` (a weight source)."""
+    from deepvision.models.pretrained import load_backbone
+
+    uri = reference if scheme == "mlflow" else f"{scheme}:{reference}"
+    return load_backbone(f"checkpoint:{mlflow_bundle(uri)}")
+
+
+def mlflow_model(uri: str) -> Any:
+    """The bundle under an MLflow URI as a model with its ``meta`` (a model source)."""
+    from deepvision.serving import load_model
+
+    return load_model(str(mlflow_bundle(uri)))
+
+
+class CatalogModelHook:
+    """``predict.model: ""`` is the newest ``trained_model`` of the catalog, and a Kedro version
+    string (``2026-12-02T01.02.03.456Z``) that version of it."""
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        from deepvision.serving import register_model_source
+        from deepvision.serving.reference import CATALOG
+
+        register_model_source(CATALOG, partial(catalog_model, catalog))
+
+
+def catalog_model(catalog: Any, version: str) -> Any:
+    """``trained_model`` at ``version`` ("" the newest) as its catalog entry loads it."""
+    from kedro.io import DatasetError, Version
+
+    from deepvision.io import ModelDataset
+
+    dataset = catalog.get("trained_model")
+    if version:
+        dataset = ModelDataset(filepath=str(dataset._filepath), version=Version(version, None))
+    try:
+        return dataset.load()
+    except DatasetError as e:
+        raise FileNotFoundError(f"no trained_model {version or 'yet'} in the catalog ({e}); train "
+                                "one with `kedro run` or set predict.model to a file or URI"
+                                ) from None
 
 
 def log_pytorch_model(model: Any, folder: str) -> None:

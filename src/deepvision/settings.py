@@ -5,6 +5,7 @@ kedro-mlflow registers its own hook through its entry point; it reads ``conf/*/m
 
 from deepvision.console import silence_dependency_warnings
 from deepvision.hooks import (
+    CatalogModelHook,
     MlflowArtifactsHook,
     MlflowWeightSourceHook,
     RunSummaryHook,
@@ -15,7 +16,7 @@ from deepvision.hooks import (
 silence_dependency_warnings()
 
 HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(), RunSummaryHook(),
-         TorchrunRankHook())
+         TorchrunRankHook(), CatalogModelHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -2,6 +2,6 @@
 MLflow child runs."""
 
 from deepvision.io.mlflow_runs import MlflowChildRunsDataset
-from deepvision.io.torch_datasets import ImageSetDataset, ModelDataset
+from deepvision.io.torch_datasets import ImageSetDataset, ModelDataset, OnnxModelDataset
 
-__all__ = ["ImageSetDataset", "MlflowChildRunsDataset", "ModelDataset"]
+__all__ = ["ImageSetDataset", "MlflowChildRunsDataset", "ModelDataset", "OnnxModelDataset"]

@@ -17,6 +17,7 @@ from deepvision.data.transforms import AugmentConfig
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.transfer import FineTuneConfig
 from deepvision.models.registry import ModelConfig
+from deepvision.serving import ExportConfig, PredictConfig
 from deepvision.tuning import TuneConfig
 
 parse_ingest = partial(from_dict, SourceConfig, key="ingest")
@@ -26,6 +27,8 @@ parse_model = partial(from_dict, ModelConfig, key="model")
 parse_train = partial(from_dict, TrainConfig, key="train")
 
 parse_fine_tune = partial(from_dict, FineTuneConfig, key="fine_tune")
+parse_predict = partial(from_dict, PredictConfig, key="predict")
+parse_export = partial(from_dict, ExportConfig, key="export")
 
 
 def parse_tune(tune: dict[str, Any]) -> TuneConfig:
@@ -63,4 +66,6 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "study": parse_study,
     "fine_tune": parse_fine_tune,
     "tune": parse_tune,
+    "predict": parse_predict,
+    "export": parse_export,
 }

@@ -14,6 +14,7 @@ import copy
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,23 @@ from torch import nn
 from deepvision.serving.preprocess import Preprocessing
 
 INPUT, OUTPUT = "images", "logits"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """``export`` parameters: the ONNX file and its parity check on real test images."""
+
+    opset: int | None = None  # ONNX opset; null: the exporter's current default
+    parity_images: int = 512  # test images compared between ONNX Runtime and eager PyTorch
+    tolerance: float = 1e-4  # max |logit difference| allowed (labels must all agree)
+
+    def __post_init__(self) -> None:
+        from deepvision.config import check_range
+
+        if self.opset is not None:
+            check_range(self.opset, "export.opset", 7)
+        check_range(self.parity_images, "export.parity_images", 1)
+        check_range(self.tolerance, "export.tolerance", 0)
 
 
 class Normalized(nn.Module):
