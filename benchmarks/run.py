@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import pretrain
 from benchmarks.data_layer import bench_augment, bench_folder_ingest
 from benchmarks.training_loop import compare
 
@@ -29,6 +30,7 @@ def run(only: set[str] | None = None) -> dict[str, list[dict]]:
             "what": "decode 60,000 generated 32×32 JPEGs, 10 classes, 2 workers",
             "seconds": round(bench_folder_ingest(n=60_000, workers=2), 1),
             "target_seconds": 60}],
+        "pretrain": lambda: [pretrain.compare()],
     }
     return {name: fn() for name, fn in suites.items() if only is None or name in only}
 

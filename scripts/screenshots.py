@@ -37,16 +37,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+# scripts/ is not a package: put it on the path, also when the browser tests load this file
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch_project import QUIET_ENV, ROOT, kedro, make_project  # noqa: E402
+
 CHROMIUM = Path("/usr/bin/chromium")
 WINDOW = (1400, 900)  # px
 # The training chain only: the default pipeline grows (fine-tuning variants, ...) and the pages
 # need one tracked run with curves and test metrics, in seconds.
 TINY_RUN = ("run", "--env", "test", "--pipelines", "ingest,prepare,build,train,evaluate")
 COMPARED_LRS = ("0.1", "0.05")  # the two runs of the compare view differ in train.lr only
-# No telemetry; no MLflow job runner (a pool of huey workers the UI pages here do not use).
-QUIET_ENV = {"KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
-             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 # Browser switches for these machines: no sandbox (root in a container), no GPU, no network
 # beyond the page itself.
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -56,28 +56,6 @@ SETTLE_SECONDS = 2.0  # after the text shows: kedro-viz fades nodes in, MLflow d
 
 
 # ---------- the project and its MLflow store ----------
-
-def make_project(path: Path) -> Path:
-    """The project's config in an empty folder, so a run never touches the real data/ or mlflow.db
-    (as in tests/test_run.py)."""
-    shutil.copytree(ROOT / "conf", path / "conf", ignore=shutil.ignore_patterns("local"))
-    (path / "conf" / "local").mkdir()
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(ROOT / name, path / name)
-    (path / "src").mkdir()  # Kedro checks it exists; the package itself is installed
-    return path
-
-
-def kedro(project: Path, *args: str, timeout: float = 300) -> str:
-    """``kedro <args>`` in ``project``; its output, or an error carrying the output's end."""
-    result = subprocess.run([sys.executable, "-m", "kedro", *args], cwd=project,
-                            env={**os.environ, **QUIET_ENV}, capture_output=True, text=True,
-                            timeout=timeout)
-    if result.returncode != 0:
-        raise RuntimeError(f"kedro {' '.join(args)} failed:\n{result.stdout[-2000:]}"
-                           f"\n{result.stderr[-3000:]}")
-    return result.stdout + result.stderr
-
 
 def tracked_runs(project: Path, lrs: tuple[str, ...] = COMPARED_LRS[:1]) -> tuple[str, list[str]]:
     """One tiny tracked run per learning rate; the experiment's id and the run ids, oldest

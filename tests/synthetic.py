@@ -36,8 +36,7 @@ def tiny_model(train: ImageSet, name: str = "lenet5") -> nn.Module:
     """An untrained model with the ``meta`` the build node attaches."""
     torch.manual_seed(0)
     model = create_model(name, train.num_classes, train.channels).eval()
-    model.meta = {"class_names": list(train.class_names), "mean": list(train.mean),
-                  "std": list(train.std), "image_size": list(train.image_size)}
+    model.meta = train.model_meta()
     return model
 
 

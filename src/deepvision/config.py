@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import types
 import typing
+import warnings
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -39,6 +40,12 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, key: str) -> T:
         raise ConfigError(f"{key}: {e}") from e
 
 
+def warn_deprecated(old: str, new: str, stacklevel: int = 3) -> None:
+    """Tell the user a parameter key or value was renamed; the old one still works, for now.
+    A FutureWarning, not a DeprecationWarning: Python hides the latter outside ``__main__``."""
+    warnings.warn(f"{old} is deprecated: use {new}", FutureWarning, stacklevel=stacklevel)
+
+
 def check_choice(value: Any, allowed: typing.Iterable[Any], key: str) -> None:
     allowed = list(allowed)
     if value not in allowed:
@@ -60,6 +67,18 @@ def check_range(value: float, key: str, low: float | None = None, high: float | 
 def to_dict(obj: Any) -> dict[str, Any]:
     """A dataclass back to plain (JSON-friendly) values, tuples as lists."""
     return _plain(dataclasses.asdict(obj))
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level of dotted keys (``train.lr``): how kedro-mlflow logs params and
+    ``kedro run --params`` takes them."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _plain(v: Any) -> Any:

@@ -8,6 +8,7 @@ from deepvision.hooks import (
     CatalogModelHook,
     MlflowArtifactsHook,
     MlflowWeightSourceHook,
+    PretrainedWeightSourceHook,
     RunSummaryHook,
     TorchrunRankHook,
     ValidateParamsHook,
@@ -15,8 +16,8 @@ from deepvision.hooks import (
 
 silence_dependency_warnings()
 
-HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(), RunSummaryHook(),
-         TorchrunRankHook(), CatalogModelHook())
+HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(),
+         PretrainedWeightSourceHook(), RunSummaryHook(), TorchrunRankHook(), CatalogModelHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

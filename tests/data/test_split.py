@@ -139,3 +139,15 @@ def test_split_config_rejects_no_room_for_training():
         SplitConfig(val_fraction=0.5, test_fraction=0.5)
     with pytest.raises(ConfigError, match=r"split.val_fraction"):
         SplitConfig(val_fraction=-0.1)
+
+
+def test_train_size_keeps_a_stratified_training_subset_and_the_same_val_and_test():
+    labels = torch.arange(200) % 4
+    data = ImageSet(torch.randint(0, 255, (200, 1, 4, 4), dtype=torch.uint8), labels,
+                     ("a", "b", "c", "d"))
+    full = stratified_split(data, SplitConfig(val_fraction=0.2, test_fraction=0.2))
+    small = stratified_split(data, SplitConfig(val_fraction=0.2, test_fraction=0.2, train_size=40))
+    assert len(small[0]) == 40 and len(full[0]) == 120
+    assert torch.bincount(small[0].labels).tolist() == [10, 10, 10, 10]
+    assert torch.equal(small[1].images, full[1].images)
+    assert torch.equal(small[2].images, full[2].images)

@@ -87,9 +87,9 @@ def test_crop_larger_than_image_is_refused():
         random_crop_flip(_images(size=8), 8, False, _gen())
 
 
-def test_default_augment_is_normalize_and_keeps_int_labels():
+def test_augment_switched_off_is_normalize_and_keeps_int_labels():
     x, y = _images(), torch.arange(16) % 4
-    out, targets = build_augment(AugmentConfig(), MEAN, STD)(x, y, _gen())
+    out, targets = build_augment(AugmentConfig(crop_padding=0), MEAN, STD)(x, y, _gen())
     assert torch.allclose(out, normalize(x, MEAN, STD)) and torch.equal(targets, y)
 
 
@@ -129,7 +129,8 @@ def test_augment_with_mixing_needs_num_classes_to_train_but_not_to_preview():
 
 
 def test_mix_prob_zero_gives_one_hot_targets():
-    augment = build_augment(AugmentConfig(mixup_alpha=0.2, mix_prob=0.0), MEAN, STD, num_classes=4)
+    augment = build_augment(AugmentConfig(crop_padding=0, mixup_alpha=0.2, mix_prob=0.0), MEAN, STD,
+                            num_classes=4)
     x, y = _images(), torch.arange(16) % 4
     out, targets = augment(x, y, _gen())
     assert torch.equal(targets, F.one_hot(y, 4).float())

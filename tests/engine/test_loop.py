@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deepvision.engine import NonFiniteLossError, fit
+from deepvision.engine import NonFiniteLossError, TrainHooks, fit
 from deepvision.engine import checkpoint as ckpt
 from deepvision.engine.checkpoint import CheckpointMismatchError
 
@@ -78,7 +78,7 @@ def test_non_finite_loss_names_epoch_and_step_and_keeps_checkpoint(net, data, cf
         return loss * float("nan") if calls["n"] == 6 + 3 else loss  # epoch 2, step 3
 
     with pytest.raises(NonFiniteLossError, match="epoch 2, step 3"):
-        fit(net, data, None, cfg, loss_fn=loss_fn)
+        fit(net, data, None, cfg, TrainHooks(loss_fn=loss_fn))
     saved = ckpt.load(tmp_path / "ckpt" / "t.pt")
     assert saved["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in saved["model"].values() if v.is_floating_point())
@@ -105,3 +105,55 @@ def test_two_gloo_processes_match_one_process_with_the_doubled_batch(data, cfg):
         torch.testing.assert_close(parallel.model.state_dict()[k], v, rtol=1e-4, atol=1e-5)
     assert [r["train_loss"] for r in parallel.history] == pytest.approx(
         [r["train_loss"] for r in single.history], rel=1e-4)
+
+
+def test_objective_replaces_forward_and_loss_and_may_omit_logits(net, data, cfg):
+    calls = []
+
+    def objective(model, inputs, target):
+        calls.append(len(inputs))
+        return F.cross_entropy(model(inputs), target), None
+
+    hooks = TrainHooks(objective=objective)
+    result = fit(net, data, None, replace(cfg, checkpoint_dir=None), hooks)
+    assert len(calls) == 3 * (len(data[0]) // cfg.batch_size)
+    assert all("train_accuracy" not in r for r in result.history)
+    assert all(r["train_loss"] > 0 for r in result.history)
+
+
+def test_after_step_runs_on_the_trained_model_after_every_step(net, data, cfg):
+    def clip(model):  # BinaryConnect-style: keep every weight in [-0.01, 0.01]
+        with torch.no_grad():
+            for p in model.parameters():
+                p.clamp_(-0.01, 0.01)
+
+    result = fit(net, data, None, replace(cfg, checkpoint_dir=None), TrainHooks(after_step=clip))
+    assert max(p.abs().max().item() for p in result.model.parameters()) <= 0.01
+
+
+def test_validate_replaces_validation_and_picks_the_best_epoch(net, data, cfg):
+    scores = iter([0.2, 0.9, 0.5])
+    cfg = replace(cfg, checkpoint_dir=None, monitor="val_accuracy")
+    result = fit(net, data, None, cfg, TrainHooks(validate=lambda m: {"accuracy": next(scores)}))
+    assert [r["val_accuracy"] for r in result.history] == [0.2, 0.9, 0.5]
+    assert result.best_epoch == 2
+
+
+def test_on_epoch_end_reaches_the_caller_from_spawned_ranks(data, cfg):
+    from tests.engine.conftest import TinyNet
+
+    seen = []
+    cfg = replace(cfg, epochs=2, checkpoint_dir=None, threads=1, batch_size=8, devices=2)
+    fit(TinyNet(norm=False), data, None, cfg, TrainHooks(on_epoch_end=seen.append))
+    assert [r["epoch"] for r in seen] == [1, 2]
+
+
+def test_an_error_in_on_epoch_end_stops_the_spawned_ranks(data, cfg):
+    from tests.engine.conftest import TinyNet
+
+    def stop(record):
+        raise KeyboardInterrupt("pruned")
+
+    cfg = replace(cfg, epochs=50, checkpoint_dir=None, threads=1, batch_size=8, devices=2)
+    with pytest.raises(KeyboardInterrupt, match="pruned"):
+        fit(TinyNet(norm=False), data, None, cfg, TrainHooks(on_epoch_end=stop))

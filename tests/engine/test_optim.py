@@ -42,23 +42,24 @@ def test_no_trainable_parameters_is_an_error():
         build_optimizer(model, TrainConfig())
 
 
-@pytest.mark.parametrize("schedule", ["cosine", "onecycle", "multistep", "constant"])
+@pytest.mark.parametrize("schedule", ["cosine", "warmup_cosine", "multistep", "constant"])
 def test_warmup_is_linear_then_schedule(schedule):
     cfg = TrainConfig(epochs=10, warmup_epochs=2, schedule=schedule, milestones=(5,), gamma=0.1)
     assert lr_factor(0, 100, 10, cfg) == pytest.approx(1 / 20)
     assert lr_factor(19, 100, 10, cfg) == pytest.approx(1.0)
     end = lr_factor(99, 100, 10, cfg)
-    assert end == pytest.approx({"cosine": 0.0, "onecycle": 0.0, "multistep": 0.1,
+    assert end == pytest.approx({"cosine": 0.0, "warmup_cosine": 0.0, "multistep": 0.1,
                                  "constant": 1.0}[schedule], abs=1e-3)
 
 
 def test_cosine_is_half_way_at_the_middle():
-    cfg = TrainConfig(epochs=10, schedule="cosine")
+    cfg = TrainConfig(epochs=10, schedule="cosine", warmup_epochs=0)
     assert lr_factor(50, 100, 10, cfg) == pytest.approx(0.5)
 
 
 def test_plateau_decays_after_patience():
-    cfg = TrainConfig(epochs=10, schedule="plateau", plateau_patience=2, gamma=0.5, lr=0.1)
+    cfg = TrainConfig(epochs=10, schedule="plateau", plateau_patience=2, gamma=0.5, lr=0.1,
+                      warmup_epochs=0)
     sched = LRSchedule(build_optimizer(TinyNet(), cfg), cfg, steps_per_epoch=5)
     for value in (0.5, 0.6, 0.6, 0.6):
         sched.epoch_end(value, "max")
@@ -68,7 +69,13 @@ def test_plateau_decays_after_patience():
     assert restored.lr == pytest.approx(0.05)
 
 
-def test_onecycle_defaults_to_30_percent_warmup():
-    cfg = replace(TrainConfig(epochs=10, schedule="onecycle"), warmup_epochs=0.0)
+def test_warmup_cosine_defaults_to_30_percent_warmup():
+    cfg = replace(TrainConfig(epochs=10, schedule="warmup_cosine"), warmup_epochs=0.0)
     assert lr_factor(29, 100, 10, cfg) == pytest.approx(1.0)
     assert lr_factor(10, 100, 10, cfg) < 0.5
+
+
+def test_the_old_name_onecycle_still_works_with_a_deprecation_warning():
+    with pytest.warns(FutureWarning, match="train.schedule: onecycle is deprecated"):
+        cfg = TrainConfig(epochs=10, schedule="onecycle")
+    assert cfg.schedule == "warmup_cosine"

@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent("""
     import sys, time
     import torch
     import torch.nn.functional as F
-    from deepvision.engine import TrainConfig, fit
+    from deepvision.engine import TrainConfig, TrainHooks, fit
     from tests.engine.conftest import TinyNet, toy_data
 
     def slow_loss(logits, target):
@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
     torch.manual_seed(0)
     cfg = TrainConfig(epochs=5, batch_size=16, lr=0.05, progress="off", threads=1,
                       checkpoint_dir=sys.argv[1], run_name="run", resume=sys.argv[2] == "resume")
-    result = fit(TinyNet(), toy_data(), None, cfg, loss_fn=slow_loss)
+    result = fit(TinyNet(), toy_data(), None, cfg, TrainHooks(loss_fn=slow_loss))
     print("EPOCHS", [int(r["epoch"]) for r in result.history])
     print("LOSSES", [round(r["train_loss"], 5) for r in result.history])
 """)

@@ -1,6 +1,9 @@
 """Registry: names, helpful errors, specs that rebuild the architecture, no double registration."""
 
+from functools import partial
+
 import pytest
+import torch
 from torch import nn
 
 from deepvision.models import (
@@ -10,8 +13,10 @@ from deepvision.models import (
     create_model,
     list_models,
     register_model,
+    register_models,
     registry,
 )
+from deepvision.models.registry import ModelConfig
 
 
 def shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
@@ -58,3 +63,27 @@ def test_duplicate_registration_raises(monkeypatch):
         register_model(toy)
     with pytest.raises(ValueError, match="registered twice"):
         register_model(toy, name="resnet18")
+
+
+def test_variants_are_registered_under_their_keyword_once(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_PRETRAINED", set(registry._PRETRAINED))
+    register_models(pretrained=True, toy_a=partial(nn.Linear, 2), toy_b=partial(nn.Linear, 3))
+    assert {"toy_a", "toy_b"} <= set(list_models(pretrained=True))
+    assert "toy_a" not in list_models(pretrained=False)
+    with pytest.raises(ValueError, match="'toy_a' is registered twice"):
+        register_models(toy_a=partial(nn.Linear, 4))
+
+
+def test_model_config_creates_the_same_seeded_model_and_leaves_the_global_rng_alone():
+    cfg = ModelConfig(name="lenet5", seed=3)
+    torch.manual_seed(0)
+    expected_next = torch.rand(1)
+    torch.manual_seed(0)
+    a, b = cfg.create(10, 1), cfg.create(10, 1)
+    assert torch.rand(1) == expected_next
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                  b.state_dict().values(), strict=True))
+    other = ModelConfig(name="lenet5", seed=4).create(10, 1)
+    assert not torch.equal(other.state_dict()["classifier.0.weight"],
+                           a.state_dict()["classifier.0.weight"])

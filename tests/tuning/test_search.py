@@ -11,10 +11,10 @@ from deepvision.config import ConfigError
 from deepvision.tuning import (
     TuneCallbacks,
     TuneConfig,
-    best_params_nested,
+    apply_params,
     make_training_objective,
     run_search,
-    study_figures,
+    search_figures,
 )
 
 
@@ -66,7 +66,7 @@ def test_bad_trial_is_pruned_and_callbacks_see_every_trial(tune_cfg):
     # The objective got the base params with the trial's values laid over them.
     assert [c["train"]["lr"] for c in objective.calls] == [
         t["params"]["train.lr"] for t in result.trials]
-    nested = best_params_nested(result, {"train": {"lr": 0.1, "epochs": 9}})
+    nested = apply_params({"train": {"lr": 0.1, "epochs": 9}}, result.best_params)
     assert nested["train"] == {"lr": result.best_params["train.lr"], "epochs": 9}
 
 
@@ -172,11 +172,11 @@ def test_diverging_trial_is_pruned_not_fatal(splits, base_params):
 def test_study_figures(tune_cfg):
     objective = scripted_objective([[0.5], [0.7], [0.6]])
     study = run_search(tune_cfg(n_trials=3), objective, {}).study
-    figures = study_figures(study)
+    figures = search_figures(study)
     assert set(figures) == {"optimization_history", "parallel_coordinate", "param_importances"}
     assert all(isinstance(f, go.Figure) for f in figures.values())
     single = run_search(tune_cfg(n_trials=1, study_name="one"), scripted_objective([[0.5]]), {})
-    assert set(study_figures(single.study)) == {"optimization_history", "parallel_coordinate"}
+    assert set(search_figures(single.study)) == {"optimization_history", "parallel_coordinate"}
 
 
 def test_hyperband_pruner_runs(tune_cfg):

@@ -9,13 +9,13 @@ from types import ModuleType
 
 import pytest
 
-from tests.scratch import screenshots_module
+from tests.scratch import load_script
 
 
 @pytest.fixture(scope="session")
 def shots() -> ModuleType:
     """scripts/screenshots.py: the tests drive the functions that draw the README's images."""
-    return screenshots_module()
+    return load_script("screenshots")
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,16 @@ class ImageSet:
     def with_stats(self, mean: tuple[float, ...], std: tuple[float, ...]) -> ImageSet:
         return replace(self, mean=tuple(mean), std=tuple(std))
 
+    def model_meta(self, mean: tuple[float, ...] | None = None,
+                   std: tuple[float, ...] | None = None) -> dict[str, Any]:
+        """What a model trained on this set needs to label new images (its bundle's ``meta``):
+        class names, the input normalisation (this set's statistics unless given), size and
+        resize rule (``deepvision.serving.Preprocessing`` reads it back)."""
+        from deepvision.serving.preprocess import preprocessing_meta  # serving imports data
+
+        return preprocessing_meta(self.class_names, self.image_size, mean or self.mean,
+                                  std or self.std)
+
     def class_counts(self) -> dict[str, int]:
         counts = torch.bincount(self.labels, minlength=self.num_classes).tolist()
         return dict(zip(self.class_names, counts, strict=True))

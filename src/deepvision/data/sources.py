@@ -39,7 +39,6 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", 
 TORCHVISION_LAYOUTS = {"MNIST": "NHW", "FashionMNIST": "NHW", "KMNIST": "NHW",
                        "CIFAR10": "NHWC", "CIFAR100": "NHWC", "SVHN": "NCHW", "STL10": "NCHW"}
 _SPLIT_ARGUMENT = frozenset({"SVHN", "STL10"})  # these take split="train"/"test", not train=bool
-_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _POOL_MIN_FILES = 256  # below this, starting worker processes costs more than it saves
 
 
@@ -259,6 +258,14 @@ class Decoded(NamedTuple):
     reason: str | None  # why the file was refused
 
 
+class _File(NamedTuple):
+    """One image file of the folder: its split, label and path, and its pixels once decoded."""
+    split: str
+    label: int
+    path: Path
+    decoded: Decoded | None = None
+
+
 def _set_pil_limits(max_pixels: int) -> None:
     """Worker initializer: refuse decompression bombs (PIL's warning becomes an error too)."""
     Image.MAX_IMAGE_PIXELS = max_pixels
@@ -369,31 +376,32 @@ def _load_folder(cfg: SourceConfig) -> tuple[ImageSet, ImageSet | None, dict]:
     scan = _scan_folder(root)
     classes = _class_names(scan, root)
     label = {name: i for i, name in enumerate(classes)}
-    entries = [(split, label[c], p) for split, by_class in scan.files.items()
-               for c, files in by_class.items() for p in files]
+    files = [_File(split, label[c], p) for split, by_class in scan.files.items()
+             for c, paths in by_class.items() for p in paths]
     size = (cfg.image_size, cfg.image_size) if cfg.image_size else None
-    decoded = decode_files([p for _, _, p in entries], size, cfg.max_image_pixels, cfg.workers)
-    scan.skipped += [{"path": _rel(p, root), "reason": d.reason}
-                     for (_, _, p), d in zip(entries, decoded, strict=True) if d.reason]
-    good = [(s, y, p, d) for (s, y, p), d in zip(entries, decoded, strict=True) if not d.reason]
+    found = decode_files([f.path for f in files], size, cfg.max_image_pixels, cfg.workers)
+    decoded = [f._replace(decoded=d) for f, d in zip(files, found, strict=True)]
+    scan.skipped += [{"path": _rel(f.path, root), "reason": f.decoded.reason}
+                     for f in decoded if f.decoded.reason]
+    good = [f for f in decoded if not f.decoded.reason]
     _check_decoded(good, scan, classes, root, cfg)
-    channels = 1 if all(d.array.ndim == 2 for *_, d in good) else 3
-    sets = {split: _stack([g for g in good if g[0] == split], channels, classes)
+    channels = 1 if all(f.decoded.array.ndim == 2 for f in good) else 3
+    sets = {split: _stack([f for f in good if f.split == split], channels, classes)
             for split in scan.files}
     details = {"root": str(root), "layout": "pre_split" if len(scan.files) > 1 else "class_folders",
                "channels": channels, "resized_to": cfg.image_size,
-               "image_sizes": dict(Counter(f"{d.size[0]}x{d.size[1]}" for *_, d in good)),
-               "modes": dict(Counter(d.mode for *_, d in good)),
+               "image_sizes": dict(Counter("{}x{}".format(*f.decoded.size) for f in good)),
+               "modes": dict(Counter(f.decoded.mode for f in good)),
                "skipped": scan.skipped, "hidden_ignored": scan.hidden,
                "duplicates": _with_paths(duplicate_report(sets), good, root)}
     return sets["train"], sets.get("test"), details
 
 
-def _with_paths(report: dict, good: list[tuple], root: Path) -> dict:
+def _with_paths(report: dict, good: list[_File], root: Path) -> dict:
     """Duplicate examples as file paths instead of positions: a person has to find the files."""
     paths: dict[str, list[str]] = {}
-    for split, _, path, _ in good:
-        paths.setdefault(split, []).append(_rel(path, root))
+    for f in good:
+        paths.setdefault(f.split, []).append(_rel(f.path, root))
     for split, within in report["within"].items():
         within["examples"] = [[paths[split][i] for i in group] for group in within["examples"]]
     for pair, across in report["across"].items():
@@ -402,32 +410,33 @@ def _with_paths(report: dict, good: list[tuple], root: Path) -> dict:
     return report
 
 
-def _check_decoded(good: list[tuple], scan: _Scan, classes: tuple[str, ...], root: Path,
+def _check_decoded(good: list[_File], scan: _Scan, classes: tuple[str, ...], root: Path,
                    cfg: SourceConfig) -> None:
     """Stop on zero readable images, a class left empty by refusals, or mixed sizes."""
     if not good:
         reasons = "; ".join(f"{s['path']}: {s['reason']}" for s in scan.skipped[:5])
         raise ValueError(f"no readable images under {root} (first refusals: {reasons or 'none'})")
-    present = {(s, classes[y]) for s, y, _, _ in good}
+    present = {(f.split, classes[f.label]) for f in good}
     for split, by_class in scan.files.items():
         for name in by_class:
             if (split, name) not in present:
                 raise ValueError(f"every image of class {name!r} ({split}) under {root} was "
                                  "refused; see the skipped files in the report, fix or remove them")
-    sizes = Counter(d.size for *_, d in good)
+    sizes = Counter(f.decoded.size for f in good)
     if cfg.image_size is None and len(sizes) > 1:
         listing = ", ".join(f"{w}x{h}: {n}" for (w, h), n in sizes.most_common())
         raise ValueError(f"images under {root} differ in size (width x height: count — {listing}); "
                          "set ingest.image_size to resize them all to one square size")
 
 
-def _stack(good: list[tuple], channels: int, classes: tuple[str, ...]) -> ImageSet:
+def _stack(good: list[_File], channels: int, classes: tuple[str, ...]) -> ImageSet:
     """One N×C×H×W tensor; grayscale arrays are broadcast to RGB when the set has 3 channels."""
-    h, w = good[0][3].array.shape[:2]
+    h, w = good[0].decoded.array.shape[:2]
     out = np.empty((len(good), h, w, channels), np.uint8)
-    for i, (*_, d) in enumerate(good):
-        out[i] = d.array[..., None] if d.array.ndim == 2 else d.array
-    labels = torch.tensor([y for _, y, _, _ in good], dtype=torch.long)
+    for i, f in enumerate(good):
+        array = f.decoded.array
+        out[i] = array[..., None] if array.ndim == 2 else array
+    labels = torch.tensor([f.label for f in good], dtype=torch.long)
     return ImageSet(torch.from_numpy(out).permute(0, 3, 1, 2).contiguous(), labels, classes)
 
 

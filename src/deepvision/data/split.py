@@ -29,11 +29,14 @@ class SplitConfig:
     test_fraction: float = 0.15
     seed: int = 0
     dedupe: bool = False  # drop val/test images whose exact copy is in an earlier split
+    train_size: int | None = None  # stratified subset of this many training images; None = all
 
     def __post_init__(self) -> None:
         check_range(self.val_fraction, "split.val_fraction", 0.0, 1.0)
         check_range(self.test_fraction, "split.test_fraction", 0.0, 1.0)
         check_range(self.seed, "split.seed", 0)
+        if self.train_size is not None:
+            check_range(self.train_size, "split.train_size", 1)
         if self.val_fraction + self.test_fraction >= 1.0:
             total = self.val_fraction + self.test_fraction
             raise ConfigError(f"split.val_fraction + split.test_fraction = {total} leaves no "
@@ -71,6 +74,10 @@ def stratified_split(data: ImageSet, cfg: SplitConfig, test: ImageSet | None = N
     report = _duplicates(named)
     if cfg.dedupe:
         splits, report["removed"] = _dedupe(splits, named)
+    if cfg.train_size is not None and cfg.train_size < len(splits["train"]):
+        # After val/test are carved, so they stay the same whatever the training budget.
+        splits["train"] = labelled_subset(splits["train"], cfg.train_size / len(splits["train"]),
+                                          cfg.seed)
     mean, std = normalization_stats(splits["train"])
     train, val, test = (splits[name].with_stats(mean, std) for name in ("train", "val", "test"))
     return train, val, test, report
@@ -126,8 +133,8 @@ def _round_table(counts: list[int], fractions: tuple[float, float]) -> tuple[lis
     split_sizes = [math.floor(total * f + 0.5) for f in fractions]
     # Quotas against the rounded split sizes, so column sums are whole and proportions exact.
     quotas = [[n * size / total for size in split_sizes] for n in counts]
-    sizes = [[_floor(q) for q in row] for row in quotas]
-    ups = [n - sum(row) - _floor(n - sum(q)) for n, row, q in zip(counts, sizes, quotas,
+    sizes = [[_floor_tolerant(q) for q in row] for row in quotas]
+    ups = [n - sum(row) - _floor_tolerant(n - sum(q)) for n, row, q in zip(counts, sizes, quotas,
                                                                    strict=True)]
     for j, split_size in enumerate(split_sizes):
         demand = split_size - sum(row[j] for row in sizes)
@@ -139,7 +146,7 @@ def _round_table(counts: list[int], fractions: tuple[float, float]) -> tuple[lis
     return [row[0] for row in sizes], [row[1] for row in sizes]
 
 
-def _floor(x: float) -> int:
+def _floor_tolerant(x: float) -> int:
     return math.floor(x + 1e-9)  # 6.9999999999 from float products is 7
 
 

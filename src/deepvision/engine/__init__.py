@@ -2,7 +2,14 @@
 
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.device import resolve_device
-from deepvision.engine.loop import FitResult, NonFiniteLossError, evaluate, fit, predict
+from deepvision.engine.loop import (
+    FitResult,
+    NonFiniteLossError,
+    TrainHooks,
+    evaluate,
+    fit,
+    predict,
+)
 
-__all__ = ["FitResult", "NonFiniteLossError", "TrainConfig", "evaluate", "fit", "predict",
-           "resolve_device"]
+__all__ = ["FitResult", "NonFiniteLossError", "TrainConfig", "TrainHooks", "evaluate", "fit",
+           "predict", "resolve_device"]

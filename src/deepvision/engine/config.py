@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepvision.config import check_choice, check_range
+from deepvision.config import check_choice, check_range, warn_deprecated
 
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("constant", "cosine", "onecycle", "multistep", "plateau")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "multistep", "plateau")
+# Old schedule names → new ones; the old name still works, with a FutureWarning.
+SCHEDULE_ALIASES = {"onecycle": "warmup_cosine"}
 PRECISIONS = ("fp32", "bf16", "fp16")
-MONITORS = ("val_accuracy", "val_loss", "train_loss")
+MONITORS = ("val_accuracy", "val_loss", "train_loss", "val_knn_accuracy")  # the last: pretrain
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -18,7 +20,7 @@ class TrainConfig:
     """Every knob of the one training loop. Units are in the field comments."""
 
     epochs: int = 30                      # full passes over the training split
-    batch_size: int = 128                 # images per optimiser step
+    batch_size: int = 64                  # images per optimiser step
     eval_batch_size: int = 512            # images per evaluation forward pass
     optimizer: str = "sgd"                # sgd | adamw
     lr: float = 0.1                       # peak learning rate (after warm-up)
@@ -26,12 +28,12 @@ class TrainConfig:
     nesterov: bool = True                 # SGD only
     weight_decay: float = 5e-4            # L2 (SGD) or decoupled (AdamW) decay
     decay_norm_and_bias: bool = False     # False: no weight decay on norm weights and biases
-    schedule: str = "cosine"              # constant | cosine | onecycle | multistep | plateau
-    warmup_epochs: float = 0.0            # linear warm-up length, epochs (fractions allowed)
+    schedule: str = "cosine"              # constant | cosine | warmup_cosine | multistep | plateau
+    warmup_epochs: float = 1.0            # linear warm-up length, epochs (fractions allowed)
     milestones: tuple[int, ...] = ()      # multistep: epochs at which lr *= gamma
     gamma: float = 0.1                    # multistep / plateau decay factor
     plateau_patience: int = 3             # plateau: epochs without improvement before decaying
-    min_lr_ratio: float = 0.0             # cosine / onecycle floor, fraction of lr
+    min_lr_ratio: float = 0.0             # cosine / warmup_cosine floor, fraction of lr
     label_smoothing: float = 0.0          # cross-entropy label smoothing, 0..1
     grad_clip_norm: float | None = None   # max global gradient L2 norm; null = no clipping
     ema_decay: float | None = None        # EMA of weights per step (e.g. 0.999); null = off
@@ -52,6 +54,11 @@ class TrainConfig:
     progress: str = "auto"                # auto (TTY bar, else a line per epoch) | bar | line | off
 
     def __post_init__(self) -> None:
+        if self.schedule in SCHEDULE_ALIASES:
+            new = SCHEDULE_ALIASES[self.schedule]
+            warn_deprecated(f"train.schedule: {self.schedule}", f"train.schedule: {new}",
+                            stacklevel=4)  # the caller of the dataclass's __init__
+            object.__setattr__(self, "schedule", new)
         check_range(self.epochs, "train.epochs", 1)
         check_range(self.batch_size, "train.batch_size", 1)
         check_range(self.eval_batch_size, "train.eval_batch_size", 1)

@@ -66,17 +66,38 @@ def all_reduce_sum(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return t
 
 
-def spawn(fn: Callable[..., dict[str, Any] | None], nprocs: int, *args: Any) -> dict[str, Any]:
-    """Run ``fn(*args)`` in ``nprocs`` local ranks; returns what rank 0's ``fn`` returned
-    (tensors and plain data, passed back through a file loaded weights-only)."""
+def spawn(fn: Callable[..., dict[str, Any] | None], nprocs: int, *args: Any,
+          on_message: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Run ``fn(*args, send)`` in ``nprocs`` local ranks; returns what rank 0's ``fn`` returned
+    (tensors and plain data, passed back through a file loaded weights-only).
+
+    Rank 0's ``fn`` gets a ``send`` that hands a message (plain data) to ``on_message`` in this
+    process as it arrives (other ranks get None), so per-epoch callbacks stay with the caller; if
+    ``on_message`` raises, the ranks are stopped and the error propagates."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rank0.pt"
-        mp.start_processes(_worker, args=(nprocs, _free_port(), str(out), fn, args),
-                           nprocs=nprocs, start_method="spawn")
+        queue = mp.get_context("spawn").SimpleQueue() if on_message is not None else None
+        ranks = mp.start_processes(_worker, args=(nprocs, _free_port(), str(out), queue, fn, args),
+                                   nprocs=nprocs, start_method="spawn", join=False)
+        try:
+            while not ranks.join(timeout=0.2):
+                _deliver(queue, on_message)
+            _deliver(queue, on_message)
+        except BaseException:
+            for process in ranks.processes:
+                if process.is_alive():
+                    process.terminate()
+            raise
         return torch.load(out, map_location="cpu", weights_only=True)
 
 
-def _worker(rank: int, world_size: int, port: int, out: str, fn: Callable, args: tuple) -> None:
+def _deliver(queue: Any, on_message: Callable[[Any], None] | None) -> None:
+    while queue is not None and not queue.empty():
+        on_message(queue.get())
+
+
+def _worker(rank: int, world_size: int, port: int, out: str, queue: Any, fn: Callable,
+            args: tuple) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
     # The CPU's threads are shared between the ranks.
@@ -84,7 +105,7 @@ def _worker(rank: int, world_size: int, port: int, out: str, fn: Callable, args:
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", rank=rank,
                             world_size=world_size)
     try:
-        result = fn(*args)
+        result = fn(*args, queue.put if rank == 0 and queue is not None else None)
         if rank == 0:
             torch.save(result, out)
     finally:

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 TrainTransform = Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]]
 EvalTransform = Callable[[Tensor], Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
+Objective = Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor | None]]
 
 
 def to_float(x: Tensor) -> Tensor:
@@ -44,6 +45,28 @@ def to_float(x: Tensor) -> Tensor:
 
 def _plain_train_transform(x: Tensor, y: Tensor, _: torch.Generator) -> tuple[Tensor, Tensor]:
     return to_float(x), y
+
+
+@dataclass(frozen=True)
+class TrainHooks:
+    """How one training differs from plain supervised training; every field is optional.
+
+    Fine-tuning, search, quantization-aware training, distillation and self-supervised pretraining
+    are a ``TrainHooks`` around the same ``fit``, never a copy of the loop.
+    """
+
+    # (uint8 batch on the device, labels, generator) → (inputs, target)
+    train_transform: TrainTransform | None = None
+    eval_transform: EvalTransform | None = None    # inputs for evaluation (default: uint8 → [0, 1])
+    loss_fn: LossFn | None = None                  # (logits, target) → loss; default cross-entropy
+    # (model, inputs, target) → (loss, logits or None): replaces forward + loss_fn (distillation,
+    # self-supervised losses); None logits leave train_accuracy out of the record.
+    objective: Objective | None = None
+    lr_scale: Callable[[str], float] | None = None  # parameter name → factor on its learning rate
+    after_step: Callable[[nn.Module], None] | None = None  # after every optimiser step (clipping)
+    # model → metrics, replacing the validation loss/accuracy (keys get the ``val_`` prefix).
+    validate: Callable[[nn.Module], dict[str, float]] | None = None
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None  # each epoch's record
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -72,24 +95,38 @@ class _State:
     train_seconds: float = 0.0
 
 
+@dataclass
+class _Run:
+    """What one epoch needs besides the data: the run's configuration and its training objects."""
+
+    cfg: TrainConfig
+    hooks: TrainHooks          # with the defaults filled in
+    device: torch.device
+    ctx: distributed.DistContext
+    steps: int                 # optimiser steps per epoch
+    net: nn.Module             # the model being trained
+    model: nn.Module           # ``net`` as stepped: DDP-wrapped and/or compiled
+    eval_model: nn.Module      # what is validated and kept: the EMA copy, or ``net``
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    scaler: torch.amp.GradScaler
+    ema: nn.Module | None
+
+
 def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor] | None,
-        cfg: TrainConfig, *, train_transform: TrainTransform | None = None,
-        eval_transform: EvalTransform | None = None, loss_fn: LossFn | None = None,
-        lr_scale: Callable[[str], float] | None = None, fingerprint: dict[str, Any] | None = None,
-        on_epoch_end: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+        cfg: TrainConfig, hooks: TrainHooks | None = None, *,
+        fingerprint: dict[str, Any] | None = None) -> FitResult:
     """Train ``model`` on ``train`` (inputs, labels) for ``cfg.epochs``, validating on ``val``.
 
-    ``train_transform(x, y, generator)`` augments a batch already on the device; ``eval_transform``
-    prepares inputs for evaluation; ``lr_scale(param_name)`` scales a parameter's learning rate
-    (fine-tuning); ``fingerprint`` adds what else identifies the run (model, data) to the config
-    a checkpoint must match. Returns the best epoch's weights (a new module; ``model`` is not
-    changed). ``cfg.devices > 1`` trains data-parallel in that many local processes.
+    ``hooks`` says how this training differs from plain supervised training (see ``TrainHooks``);
+    ``fingerprint`` adds what else identifies the run (model, data) to the config a checkpoint must
+    match. Returns the best epoch's weights (a new module; ``model`` is not changed).
+    ``cfg.devices > 1`` trains data-parallel in that many local processes.
     """
+    hooks = hooks or TrainHooks()
     ctx = distributed.context()
     if cfg.devices > 1 and not ctx.active:
-        return _spawn_fit(model, train, val, cfg, train_transform=train_transform,
-                          eval_transform=eval_transform, loss_fn=loss_fn, lr_scale=lr_scale,
-                          fingerprint=fingerprint)
+        return _spawn_fit(model, train, val, cfg, hooks, fingerprint)
     set_threads(cfg.threads)
     set_determinism(cfg.deterministic)
     device = distributed.device_for(ctx, resolve_device(cfg.device))
@@ -98,48 +135,34 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
         model = model.to(memory_format=torch.channels_last)
     if ctx.active and cfg.sync_batchnorm:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    train_transform = train_transform or _plain_train_transform
-    eval_transform = eval_transform or to_float
-    loss_fn = loss_fn or _cross_entropy(cfg.label_smoothing)
     x_train, y_train = _resident(train, device)
     val_dev = _resident(val, device) if val is not None else None
-    steps = max(1, len(x_train) // (cfg.batch_size * ctx.world_size))
-    optimizer = build_optimizer(model, cfg, lr_scale)
-    schedule = LRSchedule(optimizer, cfg, steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-    ema = _ema(model, cfg.ema_decay)
+    run = _start(model, cfg, hooks, device, ctx, len(x_train))
     run_config = {**to_dict(cfg), **(fingerprint or {})}
     path = Path(cfg.checkpoint_dir) / f"{cfg.run_name}.pt" if cfg.checkpoint_dir else None
     state = _State()
     if path is not None and cfg.resume and path.exists():
-        state = _restore(path, run_config, model, optimizer, schedule, scaler, ema)
+        state = _restore(path, run_config, model, run)
     elif path is not None and path.exists() and ctx.is_main:
         log.info("Starting afresh: %s is replaced after the first epoch (train.resume: true "
                     "continues from it instead).", path)
-    stepper = _data_parallel(model, ctx, device)
-    stepper = torch.compile(stepper) if cfg.compile else stepper
-    eval_model = ema.module if ema is not None else model
     while state.epoch < cfg.epochs and not _stop_early(state, cfg):
         epoch = state.epoch + 1
         start = time.perf_counter()
-        train_metrics = _out_of_memory_guard(cfg)(train_one_epoch)(
-            stepper, x_train, y_train, cfg, epoch, optimizer, schedule, scaler, ema,
-            train_transform, loss_fn, device, ctx)
+        train_metrics = _out_of_memory_guard(cfg)(train_one_epoch)(run, x_train, y_train, epoch)
         seconds = time.perf_counter() - start
-        val_metrics = (evaluate(eval_model, *val_dev, cfg, eval_transform, device)
-                       if val_dev is not None else {})
         record = {"epoch": epoch, **train_metrics,
-                  **{f"val_{k}": v for k, v in val_metrics.items()},
-                  "lr": schedule.lr, "epoch_seconds": seconds,
-                  "images_per_second": steps * cfg.batch_size * ctx.world_size / seconds}
-        _end_epoch(state, record, cfg, schedule, eval_model)
+                  **{f"val_{k}": v for k, v in _validate(run, val_dev).items()},
+                  "lr": run.schedule.lr, "epoch_seconds": seconds,
+                  "images_per_second": run.steps * cfg.batch_size * ctx.world_size / seconds}
+        _end_epoch(state, record, cfg, run.schedule, run.eval_model)
         if path is not None and ctx.is_main:
-            _save(path, run_config, state, model, optimizer, schedule, scaler, ema)
+            _save(path, run_config, state, model, run)
         if ctx.is_main:
             _log_epoch(record, cfg)
-        if on_epoch_end is not None:
-            on_epoch_end(record)
-    best = copy.deepcopy(eval_model)
+        if hooks.on_epoch_end is not None:
+            hooks.on_epoch_end(record)
+    best = copy.deepcopy(run.eval_model)
     if state.best_state is not None:
         best.load_state_dict(state.best_state)
     best = best.to("cpu", memory_format=torch.contiguous_format).eval()
@@ -149,14 +172,28 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
                      state.train_seconds, run_config)
 
 
-def train_one_epoch(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, epoch: int,
-                    optimizer: torch.optim.Optimizer, schedule: LRSchedule,
-                    scaler: torch.amp.GradScaler, ema: nn.Module | None,
-                    transform: TrainTransform, loss_fn: LossFn, device: torch.device,
-                    ctx: distributed.DistContext = distributed.SINGLE) -> dict[str, float]:
-    """One pass over ``x``/``y`` (already on ``device``) in a seeded random order; under DDP every
+def _start(model: nn.Module, cfg: TrainConfig, hooks: TrainHooks, device: torch.device,
+           ctx: distributed.DistContext, n_train: int) -> _Run:
+    """Optimiser, schedule, scaler and EMA for ``model``, with ``hooks``' defaults filled in."""
+    steps = max(1, n_train // (cfg.batch_size * ctx.world_size))
+    optimizer = build_optimizer(model, cfg, hooks.lr_scale)
+    ema = _ema(model, cfg.ema_decay)
+    hooks = replace(hooks, train_transform=hooks.train_transform or _plain_train_transform,
+                    eval_transform=hooks.eval_transform or to_float,
+                    loss_fn=hooks.loss_fn or _cross_entropy(cfg.label_smoothing))
+    ddp_model = _data_parallel(model, ctx, device)
+    return _Run(cfg=cfg, hooks=hooks, device=device, ctx=ctx, steps=steps, net=model,
+                model=torch.compile(ddp_model) if cfg.compile else ddp_model,
+                eval_model=ema.module if ema is not None else model, optimizer=optimizer,
+                schedule=LRSchedule(optimizer, cfg, steps), ema=ema,
+                scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"))
+
+
+def train_one_epoch(run: _Run, x: Tensor, y: Tensor, epoch: int) -> dict[str, float]:
+    """One pass over ``x``/``y`` (already on the device) in a seeded random order; under DDP every
     rank draws the same order and takes its slice of each global batch."""
-    train_mode(model)
+    cfg, ctx, device, hooks = run.cfg, run.ctx, run.device, run.hooks
+    train_mode(run.model)
     gen = torch.Generator(device=x.device).manual_seed(cfg.seed * 1_000_003 + epoch)
     global_batch = cfg.batch_size * ctx.world_size
     steps = max(1, len(x) // global_batch)
@@ -165,43 +202,65 @@ def train_one_epoch(model: nn.Module, x: Tensor, y: Tensor, cfg: TrainConfig, ep
         gen.manual_seed(cfg.seed * 1_000_003 + epoch + 7919 * ctx.rank)
     losses = torch.zeros(steps, device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    seen = scored = 0
     progress = Progress(steps, f"epoch {epoch}/{cfg.epochs}", cfg.progress)
     for step in range(steps):
         start = step * global_batch + ctx.rank * cfg.batch_size
         idx = order[start:start + cfg.batch_size]
-        inputs, target = transform(x[idx].to(device, non_blocking=True),
-                                   y[idx].to(device, non_blocking=True), gen)
+        inputs, target = hooks.train_transform(x[idx].to(device, non_blocking=True),
+                                               y[idx].to(device, non_blocking=True), gen)
         if cfg.channels_last and inputs.ndim == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with autocast(device, cfg.precision):
-            logits = model(inputs)
-            loss = loss_fn(logits, target)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.grad_clip_norm is not None:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
-        scaler.step(optimizer)
-        scaler.update()
-        schedule.step()
-        if ema is not None:
-            ema.update_parameters(model)
+        loss, logits = _step(run, inputs, target)
         losses[step] = loss.detach()
         # On the CPU checking costs no device sync, so stop at the very step.
         if device.type == "cpu" and not math.isfinite(losses[step]):
             _raise_non_finite(losses, epoch)
-        hard = target if target.ndim == 1 else target.argmax(1)
-        correct += (logits.argmax(1) == hard).sum()
+        if logits is not None:
+            hard = target if target.ndim == 1 else target.argmax(1)
+            correct += (logits.argmax(1) == hard).sum()
+            scored += len(idx)
         seen += len(idx)
         progress.update(loss=losses[step])
     progress.close()
     if not torch.isfinite(losses).all():
         _raise_non_finite(losses, epoch)
-    totals = distributed.all_reduce_sum(
-        torch.stack([losses.sum(), correct.float(), torch.tensor(float(seen), device=device)]), ctx)
-    return {"train_loss": (totals[0] / (steps * ctx.world_size)).item(),
-            "train_accuracy": (totals[1] / totals[2]).item()}
+    totals = distributed.all_reduce_sum(torch.stack(
+        [losses.sum(), correct.float(), torch.tensor(float(scored), device=device)]), ctx)
+    accuracy = {"train_accuracy": (totals[1] / totals[2]).item()} if totals[2] > 0 else {}
+    return {"train_loss": (totals[0] / (steps * ctx.world_size)).item(), **accuracy}
+
+
+def _step(run: _Run, inputs: Tensor, target: Tensor) -> tuple[Tensor, Tensor | None]:
+    """Forward, backward and one optimiser step; returns the loss and the logits (or None)."""
+    hooks, cfg = run.hooks, run.cfg
+    with autocast(run.device, cfg.precision):
+        if hooks.objective is not None:
+            loss, logits = hooks.objective(run.model, inputs, target)
+        else:
+            logits = run.model(inputs)
+            loss = hooks.loss_fn(logits, target)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    if cfg.grad_clip_norm is not None:
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip_norm)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.schedule.step()
+    if hooks.after_step is not None:
+        hooks.after_step(run.net)
+    if run.ema is not None:
+        run.ema.update_parameters(run.model)
+    return loss, logits
+
+
+def _validate(run: _Run, val: tuple[Tensor, Tensor] | None) -> dict[str, float]:
+    if run.hooks.validate is not None:
+        return run.hooks.validate(run.eval_model)
+    if val is None:
+        return {}
+    return evaluate(run.eval_model, *val, run.cfg, run.hooks.eval_transform, run.device)
 
 
 @torch.no_grad()
@@ -241,9 +300,14 @@ def _data_parallel(model: nn.Module, ctx: distributed.DistContext,
 
 
 def _spawn_fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor] | None,
-               cfg: TrainConfig, **kwargs: Any) -> FitResult:
-    """``fit`` in ``cfg.devices`` local processes; the caller gets rank 0's result."""
-    out = distributed.spawn(_fit_on_rank, cfg.devices, model, train, val, cfg, kwargs)
+               cfg: TrainConfig, hooks: TrainHooks,
+               fingerprint: dict[str, Any] | None) -> FitResult:
+    """``fit`` in ``cfg.devices`` local processes; the caller gets rank 0's result, and
+    ``hooks.on_epoch_end`` runs here, in the caller, on rank 0's records as they arrive (it may
+    raise to stop the training, e.g. a pruned trial)."""
+    on_epoch_end, hooks = hooks.on_epoch_end, replace(hooks, on_epoch_end=None)
+    out = distributed.spawn(_fit_on_rank, cfg.devices, model, train, val, cfg, hooks,
+                            fingerprint, on_message=on_epoch_end)
     best = copy.deepcopy(model).eval()
     best.load_state_dict(out["state_dict"])
     return FitResult(best, out["history"], out["best_epoch"], out["best_metric"],
@@ -251,9 +315,11 @@ def _spawn_fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor
 
 
 def _fit_on_rank(model: nn.Module, train: tuple[Tensor, Tensor],
-                 val: tuple[Tensor, Tensor] | None, cfg: TrainConfig,
-                 kwargs: dict[str, Any]) -> dict[str, Any]:
-    result = fit(model, train, val, cfg, **kwargs)
+                 val: tuple[Tensor, Tensor] | None, cfg: TrainConfig, hooks: TrainHooks,
+                 fingerprint: dict[str, Any] | None,
+                 send: Callable[[Any], None] | None) -> dict[str, Any]:
+    result = fit(model, train, val, cfg, replace(hooks, on_epoch_end=send),
+                 fingerprint=fingerprint)
     return {"state_dict": result.model.state_dict(), "history": result.history,
             "best_epoch": result.best_epoch, "best_metric": result.best_metric,
             "train_seconds": result.train_seconds, "config": result.config}
@@ -335,23 +401,20 @@ def _stop_early(state: _State, cfg: TrainConfig) -> bool:
 
 
 def _save(path: Path, run_config: dict[str, Any], state: _State, model: nn.Module,
-          optimizer: torch.optim.Optimizer, schedule: LRSchedule,
-          scaler: torch.amp.GradScaler, ema: nn.Module | None) -> None:
+          run: _Run) -> None:
     ckpt.save_atomic({
         "config": run_config, "epoch": state.epoch, "history": state.history,
         "best_epoch": state.best_epoch, "best_metric": state.best_metric,
         "best_state": state.best_state, "train_seconds": state.train_seconds,
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict(), "scaler": scaler.state_dict(),
-        "ema": ema.state_dict() if ema is not None else None,
+        "model": model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "schedule": run.schedule.state_dict(), "scaler": run.scaler.state_dict(),
+        "ema": run.ema.state_dict() if run.ema is not None else None,
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }, path)
 
 
-def _restore(path: Path, run_config: dict[str, Any], model: nn.Module,
-             optimizer: torch.optim.Optimizer, schedule: LRSchedule,
-             scaler: torch.amp.GradScaler, ema: nn.Module | None) -> _State:
+def _restore(path: Path, run_config: dict[str, Any], model: nn.Module, run: _Run) -> _State:
     saved = ckpt.load(path)
     diff = ckpt.config_differences(saved["config"], run_config)
     if diff:
@@ -360,11 +423,11 @@ def _restore(path: Path, run_config: dict[str, Any], model: nn.Module,
             + "; ".join(diff) + "). Set train.resume: false to start afresh, or change "
             "train.run_name to keep both.")
     model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    schedule.load_state_dict(saved["schedule"])
-    scaler.load_state_dict(saved["scaler"])
-    if ema is not None and saved["ema"] is not None:
-        ema.load_state_dict(saved["ema"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.schedule.load_state_dict(saved["schedule"])
+    run.scaler.load_state_dict(saved["scaler"])
+    if run.ema is not None and saved["ema"] is not None:
+        run.ema.load_state_dict(saved["ema"])
     torch.set_rng_state(saved["rng_cpu"])
     if saved["rng_cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(saved["rng_cuda"])
@@ -382,10 +445,9 @@ def _raise_non_finite(losses: Tensor, epoch: int) -> None:
 
 
 def _log_epoch(record: dict[str, float], cfg: TrainConfig) -> None:
-    val = (f" val_loss {record['val_loss']:.4f} val_acc {record['val_accuracy']:.4f}"
-           if "val_loss" in record else "")
-    log.info("epoch %d/%d train_loss %.4f train_acc %.4f%s lr %.3g %.1fs %.0f img/s",
-             record["epoch"], cfg.epochs, record["train_loss"], record["train_accuracy"], val,
+    shown = " ".join(f"{k.replace('accuracy', 'acc')} {record[k]:.4f}" for k in record
+                     if k.startswith(("train_", "val_")))
+    log.info("epoch %d/%d %s lr %.3g %.1fs %.0f img/s", record["epoch"], cfg.epochs, shown,
              record["lr"], record["epoch_seconds"], record["images_per_second"])
 
 

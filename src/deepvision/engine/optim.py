@@ -51,13 +51,13 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig,
 def lr_factor(step: int, total_steps: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
     """Multiplier of the peak lr at optimiser step ``step`` (0-based), warm-up included."""
     warmup = cfg.warmup_epochs * steps_per_epoch
-    if cfg.schedule == "onecycle":
-        warmup = warmup or 0.3 * total_steps
+    if cfg.schedule == "warmup_cosine":
+        warmup = warmup or 0.3 * total_steps  # no warm-up given: 30 % of the run
     if step < warmup:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1.0, total_steps - warmup)
     floor = cfg.min_lr_ratio
-    if cfg.schedule in ("cosine", "onecycle"):
+    if cfg.schedule in ("cosine", "warmup_cosine"):
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     if cfg.schedule == "multistep":
         epoch = step // steps_per_epoch

@@ -1,8 +1,9 @@
 """A model bundle: architecture spec, weights and metadata in one file that rebuilds its model.
 
 The bundle is ``{"spec": ModelSpec.to_dict(), "state_dict": ..., "meta": {...}}``, written with
-``torch.save`` and read with ``torch.load(weights_only=True)`` (house rule 9), so ``meta`` may hold
-only plain values (None, bool, int, float, str, lists, tuples, str-keyed dicts) and tensors.
+``torch.save`` and read with ``torch.load(weights_only=True)`` (a file from elsewhere never runs
+code on load), so ``meta`` may hold only plain values (None, bool, int, float, str, lists, tuples,
+str-keyed dicts) and tensors.
 ``meta`` is free-form; ``load_backbone("checkpoint:...")`` reads ``mean``, ``std`` and
 ``input_size`` from it.
 

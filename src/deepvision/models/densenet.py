@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deepvision.models.registry import register_model
+from deepvision.models.registry import register_models
 
 
 class DenseLayer(nn.Module):
@@ -67,5 +67,7 @@ class DenseNet(nn.Module):
 
 BLOCKS_121 = [6, 12, 24, 16]
 
-densenet121 = register_model(partial(DenseNet, BLOCKS_121, 32), name="densenet121")
-densenet_cifar = register_model(partial(DenseNet, BLOCKS_121, 12), name="densenet_cifar")
+register_models(
+    densenet121=partial(DenseNet, BLOCKS_121, 32),
+    densenet_cifar=partial(DenseNet, BLOCKS_121, 12),
+)

@@ -5,6 +5,6 @@ from deepvision.models import (  # noqa: F401
     lenet,
     preact_resnet,
     resnet_cifar,
-    transfer,
+    transfer_model,
     vgg,
 )

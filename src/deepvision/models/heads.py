@@ -22,6 +22,11 @@ def find_head(model: nn.Module) -> tuple[str, nn.Linear | nn.Conv2d]:
     return candidates[-1]
 
 
+def head_inputs(head: nn.Linear | nn.Conv2d) -> int:
+    """How many features the classifier layer ``head`` takes."""
+    return head.in_features if isinstance(head, nn.Linear) else head.in_channels
+
+
 def _is_classifier_layer(m: nn.Module) -> bool:
     return isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from deepvision.models.registry import register_model
+from deepvision.models.registry import register_models
 
 
 class LeNet5(nn.Module):
@@ -31,4 +31,4 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
-lenet5 = register_model(LeNet5, name="lenet5")
+register_models(lenet5=LeNet5)

@@ -14,7 +14,7 @@ from functools import partial
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deepvision.models.registry import register_model
+from deepvision.models.registry import register_models
 
 
 class PreActBlock(nn.Module):
@@ -67,5 +67,7 @@ class PreActResNet(nn.Module):
 
 WIDE = [64, 128, 256, 512]
 
-preact_resnet18 = register_model(partial(PreActResNet, [2, 2, 2, 2], WIDE), name="preact_resnet18")
-preact_resnet34 = register_model(partial(PreActResNet, [3, 4, 6, 3], WIDE), name="preact_resnet34")
+register_models(
+    preact_resnet18=partial(PreActResNet, [2, 2, 2, 2], WIDE),
+    preact_resnet34=partial(PreActResNet, [3, 4, 6, 3], WIDE),
+)

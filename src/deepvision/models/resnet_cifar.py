@@ -12,7 +12,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
-from deepvision.models.registry import register_model
+from deepvision.models.registry import register_models
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
@@ -97,11 +97,13 @@ def _init_weights(model: nn.Module) -> None:
 WIDE = [64, 128, 256, 512]
 THIN = [16, 32, 64]
 
-resnet18 = register_model(partial(ResNet, BasicBlock, [2, 2, 2, 2], WIDE), name="resnet18")
-resnet34 = register_model(partial(ResNet, BasicBlock, [3, 4, 6, 3], WIDE), name="resnet34")
-resnet50 = register_model(partial(ResNet, Bottleneck, [3, 4, 6, 3], WIDE), name="resnet50")
-resnet101 = register_model(partial(ResNet, Bottleneck, [3, 4, 23, 3], WIDE), name="resnet101")
-resnet20 = register_model(partial(ResNet, BasicBlock, [3, 3, 3], THIN), name="resnet20")
-resnet32 = register_model(partial(ResNet, BasicBlock, [5, 5, 5], THIN), name="resnet32")
-resnet44 = register_model(partial(ResNet, BasicBlock, [7, 7, 7], THIN), name="resnet44")
-resnet56 = register_model(partial(ResNet, BasicBlock, [9, 9, 9], THIN), name="resnet56")
+register_models(
+    resnet18=partial(ResNet, BasicBlock, [2, 2, 2, 2], WIDE),
+    resnet34=partial(ResNet, BasicBlock, [3, 4, 6, 3], WIDE),
+    resnet50=partial(ResNet, Bottleneck, [3, 4, 6, 3], WIDE),
+    resnet101=partial(ResNet, Bottleneck, [3, 4, 23, 3], WIDE),
+    resnet20=partial(ResNet, BasicBlock, [3, 3, 3], THIN),
+    resnet32=partial(ResNet, BasicBlock, [5, 5, 5], THIN),
+    resnet44=partial(ResNet, BasicBlock, [7, 7, 7], THIN),
+    resnet56=partial(ResNet, BasicBlock, [9, 9, 9], THIN),
+)

@@ -13,7 +13,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
-from deepvision.models.registry import register_model
+from deepvision.models.registry import register_models
 
 M = "M"
 CONFIGS: dict[str, list[int | str]] = {
@@ -54,7 +54,9 @@ class VGG(nn.Module):
         return self.fc(self.forward_features(x))
 
 
-vgg11_bn = register_model(partial(VGG, "A"), name="vgg11_bn")
-vgg13_bn = register_model(partial(VGG, "B"), name="vgg13_bn")
-vgg16_bn = register_model(partial(VGG, "D"), name="vgg16_bn")
-vgg19_bn = register_model(partial(VGG, "E"), name="vgg19_bn")
+register_models(
+    vgg11_bn=partial(VGG, "A"),
+    vgg13_bn=partial(VGG, "B"),
+    vgg16_bn=partial(VGG, "D"),
+    vgg19_bn=partial(VGG, "E"),
+)

@@ -10,14 +10,15 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from deepvision.config import ConfigError, from_dict
+from deepvision.config import ConfigError, from_dict, warn_deprecated
 from deepvision.data.sources import SourceConfig
 from deepvision.data.split import SplitConfig
 from deepvision.data.transforms import AugmentConfig
 from deepvision.engine.config import TrainConfig
-from deepvision.engine.transfer import FineTuneConfig
+from deepvision.engine.finetune import FineTuneConfig
 from deepvision.models.registry import ModelConfig
 from deepvision.serving import ExportConfig, PredictConfig
+from deepvision.ssl.pretrain import PretrainConfig
 from deepvision.tuning import TuneConfig
 
 parse_ingest = partial(from_dict, SourceConfig, key="ingest")
@@ -27,19 +28,23 @@ parse_model = partial(from_dict, ModelConfig, key="model")
 parse_train = partial(from_dict, TrainConfig, key="train")
 
 parse_fine_tune = partial(from_dict, FineTuneConfig, key="fine_tune")
+parse_pretrain = partial(from_dict, PretrainConfig, key="pretrain")
 parse_predict = partial(from_dict, PredictConfig, key="predict")
 parse_export = partial(from_dict, ExportConfig, key="export")
 
 
 def parse_tune(tune: dict[str, Any]) -> TuneConfig:
-    cfg = from_dict(TuneConfig, tune, "tune")
-    if cfg.retrain_best:
-        # A Kedro pipeline cannot branch on a parameter, and a retrain inside `tune` would log
-        # the base train.* values as its MLflow params; the README's two commands do it properly.
-        raise ConfigError("tune.retrain_best: true is not supported by `kedro run`; after the "
-                          "search, retrain with best_params.yml as the README shows (section "
-                          "'Hyperparameter search', retrain), and set tune.retrain_best: false")
-    return cfg
+    tune = dict(tune or {})
+    if "retrain_best" in tune:  # a key that only ever existed to be refused when true
+        retrain = tune.pop("retrain_best")
+        if retrain:
+            # A Kedro pipeline cannot branch on a parameter, and a retrain inside `tune` would
+            # log the base train.* values as its MLflow params; the README's commands do it.
+            raise ConfigError("tune.retrain_best: true is not supported by `kedro run`; after "
+                              "the search, retrain with best_params.yml as the README shows "
+                              "(section 'Hyperparameter search', retrain), and remove the key")
+        warn_deprecated("tune.retrain_best", "nothing (remove the key: it has no effect)")
+    return from_dict(TuneConfig, tune, "tune")
 
 
 # The evaluate and study configs live with their pipelines, whose nodes import this module: a
@@ -66,6 +71,7 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "study": parse_study,
     "fine_tune": parse_fine_tune,
     "tune": parse_tune,
+    "pretrain": parse_pretrain,
     "predict": parse_predict,
     "export": parse_export,
 }

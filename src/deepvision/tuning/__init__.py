@@ -1,11 +1,10 @@
 """Hyperparameter search (Optuna) around the one training loop; imports neither Kedro nor MLflow."""
 
-from deepvision.tuning.plots import study_figures
+from deepvision.tuning.plots import search_figures
 from deepvision.tuning.search import (
     SearchResult,
     TrialReporter,
     TuneCallbacks,
-    best_params_nested,
     make_training_objective,
     open_study,
     run_search,
@@ -13,5 +12,5 @@ from deepvision.tuning.search import (
 from deepvision.tuning.space import TuneConfig, apply_params, check_combinations, suggest
 
 __all__ = ["SearchResult", "TrialReporter", "TuneCallbacks", "TuneConfig", "apply_params",
-           "best_params_nested", "check_combinations", "make_training_objective", "open_study",
-           "run_search", "study_figures", "suggest"]
+           "check_combinations", "make_training_objective", "open_study",
+           "run_search", "search_figures", "suggest"]

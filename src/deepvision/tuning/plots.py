@@ -1,4 +1,5 @@
-"""Figures of a study (plotly, via ``optuna.visualization``); the caller saves them as HTML."""
+"""Figures of a search (its Optuna study, via ``optuna.visualization``, in plotly); the caller
+saves them as HTML."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from optuna.trial import TrialState
 log = logging.getLogger(__name__)
 
 
-def study_figures(study: optuna.Study) -> dict[str, Any]:
+def search_figures(study: optuna.Study) -> dict[str, Any]:
     """Optimisation history, parallel coordinates and, when they mean something, parameter
     importances; an empty dict if plotly is missing."""
     vis = optuna.visualization

@@ -24,15 +24,14 @@ from typing import Any
 
 import optuna
 import sqlalchemy
-import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from deepvision.config import ConfigError, from_dict
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import AugmentConfig, build_augment, normalize
 from deepvision.engine.config import TrainConfig
-from deepvision.engine.loop import NonFiniteLossError, fit
-from deepvision.models.registry import ModelConfig, create_model
+from deepvision.engine.loop import NonFiniteLossError, TrainHooks, fit
+from deepvision.models.registry import ModelConfig
 from deepvision.tuning.space import (
     TuneConfig,
     apply_params,
@@ -157,11 +156,6 @@ def summarize(study: optuna.Study) -> SearchResult:
                         [_trial_row(t) for t in trials], study)
 
 
-def best_params_nested(result: SearchResult, base_params: Params) -> Params:
-    """The base parameters with the best trial's values: a ``best_params.yml`` to run with."""
-    return apply_params(base_params, result.best_params)
-
-
 def _trial_function(cfg: TuneConfig, objective: Callable[[Params, TrialReporter], float],
                     base_params: Params, callbacks: TuneCallbacks | None
                     ) -> Callable[[optuna.Trial], float]:
@@ -283,13 +277,14 @@ def make_training_objective(train_split: ImageSet, val_split: ImageSet, cfg: Tun
         train_cfg = from_dict(TrainConfig, params["train"], "train")
         augment = build_augment(from_dict(AugmentConfig, params["augment"], "augment"), mean,
                                 std, train_split.num_classes)
-        model = _seeded_model(from_dict(ModelConfig, params["model"], "model"), train_split)
+        model = from_dict(ModelConfig, params["model"], "model").create(
+            train_split.num_classes, train_split.channels)
         val = (val_split.images, val_split.labels) if len(val_split) else None
         try:
-            result = fit(model, (train_split.images, train_split.labels), val, train_cfg,
-                         train_transform=augment,
-                         eval_transform=partial(normalize, mean=mean, std=std),
-                         on_epoch_end=partial(reporter.epoch_end, metric=cfg.metric))
+            hooks = TrainHooks(train_transform=augment,
+                               eval_transform=partial(normalize, mean=mean, std=std),
+                               on_epoch_end=partial(reporter.epoch_end, metric=cfg.metric))
+            result = fit(model, (train_split.images, train_split.labels), val, train_cfg, hooks)
         except NonFiniteLossError as e:
             # Divergence is an answer about these values, not a bug: prune and keep searching.
             log.warning("Trial %d diverged; pruning it: %s", reporter.number, e)
@@ -299,7 +294,3 @@ def make_training_objective(train_split: ImageSet, val_split: ImageSet, cfg: Tun
     return objective
 
 
-def _seeded_model(cfg: ModelConfig, data: ImageSet) -> torch.nn.Module:
-    with torch.random.fork_rng(devices=[]):  # seed the init without touching global RNG state
-        torch.manual_seed(cfg.seed)
-        return create_model(cfg.name, data.num_classes, data.channels, **cfg.kwargs)

@@ -31,7 +31,6 @@ DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "int": (("low", "high"), ("step",)),
     "categorical": (("choices",), ()),
 }
-FLOAT_TYPES = ("log_uniform", "uniform")
 # What optuna can store as a categorical choice.
 SCALARS = (type(None), bool, int, float, str)
 # Set by every trial (see ``trial_overrides``), so searching them would be silently undone.
@@ -40,8 +39,11 @@ METRICS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
 
 
 def _default_space() -> dict[str, dict[str, Any]]:
-    return {"train.lr": {"type": "log_uniform", "low": 1e-3, "high": 0.3},
-            "train.weight_decay": {"type": "log_uniform", "low": 1e-5, "high": 1e-2}}
+    return {"train.lr": {"type": "log_uniform", "low": 0.01, "high": 0.5},
+            "train.weight_decay": {"type": "log_uniform", "low": 1e-5, "high": 5e-3},
+            "train.label_smoothing": {"type": "uniform", "low": 0.0, "high": 0.2},
+            "augment.crop_padding": {"type": "int", "low": 0, "high": 2},
+            "augment.rotate_degrees": {"type": "uniform", "low": 0.0, "high": 15.0}}
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,7 @@ class TuneConfig:
     seed: int = 0                         # sampler seed
     n_startup_trials: int = 5             # random trials before TPE; complete ones before pruning
     prune_after_epochs: int = 3           # median pruner: no pruning before this epoch
-    epochs: int | None = None             # per-trial train.epochs override; null = train.epochs
-    retrain_best: bool = False            # after the search, train the best params in full
+    epochs: int | None = 20               # per-trial train.epochs override; null = train.epochs
     space: dict[str, dict[str, Any]] = field(default_factory=_default_space)  # key → distribution
 
     def __post_init__(self) -> None:

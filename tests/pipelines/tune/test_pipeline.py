@@ -15,8 +15,8 @@ from deepvision.pipelines.tune import create_pipeline
 from deepvision.pipelines.tune.nodes import (
     extract_best_params,
     flatten_best_params,
-    study_metrics,
-    study_plots,
+    search_metrics,
+    search_plots,
 )
 from deepvision.tuning import TuneConfig, run_search
 from tests.synthetic import base_params, tiny_splits
@@ -82,18 +82,18 @@ def test_best_params_are_nested_by_section_with_only_the_tuned_keys():
     cfg = TuneConfig(storage=None, n_trials=2, sampler="random", pruner="none", space=space)
     result = run_search(cfg, scripted([0.5, 0.7]), base_params())
     [best_trial] = [t for t in result.trials if t["value"] == 0.7]
-    best = extract_best_params(result, {"storage": None, "space": space})
+    best = extract_best_params(result, {"storage": None, "space": space, "epochs": None})
     assert best == {"train": {"lr": best_trial["params"]["train.lr"]},
                     "model": {"kwargs": {"width": best_trial["params"]["model.kwargs.width"]}}}
     assert flatten_best_params(best) == best_trial["params"]
-    assert study_metrics(result) == {"best_value": {"step": 0, "value": 0.7},
+    assert search_metrics(result) == {"best_value": {"step": 0, "value": 0.7},
                                      "n_complete": {"step": 0, "value": 2.0},
                                      "n_pruned": {"step": 0, "value": 0.0}}
 
 
 def test_importances_of_a_single_trial_are_an_explicit_placeholder():
     cfg = TuneConfig(storage=None, n_trials=1, sampler="random", pruner="none", space=SPACE)
-    history, importances, parallel = study_plots(run_search(cfg, scripted([0.5]), base_params()))
+    history, importances, parallel = search_plots(run_search(cfg, scripted([0.5]), base_params()))
     assert "not enough completed trials" in importances.layout.title.text
     assert history.data and parallel.data
 
@@ -108,3 +108,8 @@ def test_a_bad_space_fails_in_the_validation_hook_before_any_trial(tmp_path):
 def test_retrain_best_is_refused_with_the_way_to_do_it():
     with pytest.raises(ConfigError, match="tune.retrain_best: true is not supported"):
         PARSERS["tune"]({"retrain_best": True})
+
+
+def test_retrain_best_false_still_parses_with_a_deprecation_warning():
+    with pytest.warns(FutureWarning, match="tune.retrain_best is deprecated"):
+        assert PARSERS["tune"]({"retrain_best": False}) == PARSERS["tune"]({})

@@ -19,6 +19,7 @@ from deepvision.engine import predict, resolve_device
 from deepvision.engine.device import set_threads
 from deepvision.evaluation import EvaluationResult, evaluate_predictions, inference_cost
 from deepvision.models.bundle import bundle_to_dict
+from deepvision.pipelines.metrics import as_metrics
 from deepvision.pipelines.params import parse_evaluate, parse_train
 from deepvision.reporting.plots import (
     confident_errors_figure,
@@ -55,8 +56,8 @@ def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str
                  evaluate: dict[str, Any]) -> dict[str, float]:
     """Latency at batch 1, throughput, parameters, MACs, in-memory and checkpoint size (MB)."""
     cfg, train_cfg = parse_evaluate(evaluate), parse_train(train)
-    # Timed with training's thread count: with 2 threads on 2 busy cores, resnet20 took
-    # 480 ms per image instead of 0.9 ms with 1 (measured).
+    # Timed with training's thread count: more threads than free cores can make batch-1
+    # latency orders of magnitude worse (README, "Benchmarks").
     set_threads(train_cfg.threads)
     cost = inference_cost(trained_model, (test_split.channels, *test_split.image_size),
                           resolve_device(train_cfg.device),
@@ -81,7 +82,7 @@ def combine_metrics(evaluation: EvaluationResult, inference_cost: dict[str, floa
 
 def metrics_for_mlflow(test_metrics: dict[str, float]) -> dict[str, dict[str, float]]:
     """The same numbers in MLflow's metric format."""
-    return {k: {"step": 0, "value": float(v)} for k, v in test_metrics.items()}
+    return as_metrics(test_metrics)
 
 
 def per_class_table(evaluation: EvaluationResult) -> pd.DataFrame:

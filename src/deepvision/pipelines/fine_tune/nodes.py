@@ -6,17 +6,16 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-import torch
 from torch import nn
 
 from deepvision.data.imageset import ImageSet
 from deepvision.data.split import labelled_subset
 from deepvision.data.transforms import build_augment, normalize
 from deepvision.engine import evaluate, resolve_device
-from deepvision.engine.transfer import train_variant
+from deepvision.engine.finetune import train_variant
 from deepvision.models.registry import create_model
+from deepvision.pipelines.metrics import as_curves, as_metrics
 from deepvision.pipelines.params import parse_augment, parse_fine_tune, parse_model, parse_train
-from deepvision.serving.preprocess import preprocessing_meta
 
 
 def select_labels(train_split: ImageSet, fine_tune: dict[str, Any]) -> ImageSet:
@@ -30,10 +29,7 @@ def _train(variant: str, labelled: ImageSet, val: ImageSet, fine_tune: dict, tra
     ft, aug = parse_fine_tune(fine_tune), parse_augment(augment)
     cfg = ft.train_config(train, variant)
     if variant == "scratch":  # the project's own model, on normalised inputs
-        mcfg = parse_model(model)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(mcfg.seed)
-            net = create_model(mcfg.name, labelled.num_classes, labelled.channels, **mcfg.kwargs)
+        net = parse_model(model).create(labelled.num_classes, labelled.channels)
         mean, std = labelled.mean, labelled.std
     else:  # the transfer model adapts [0, 1] inputs to its backbone itself
         net = create_model("transfer", labelled.num_classes, labelled.channels,
@@ -43,7 +39,7 @@ def _train(variant: str, labelled: ImageSet, val: ImageSet, fine_tune: dict, tra
                            (val.images, val.labels), ft, cfg,
                            build_augment(aug, mean, std, num_classes=labelled.num_classes),
                            partial(normalize, mean=mean, std=std))
-    result.model.meta = preprocessing_meta(labelled.class_names, labelled.image_size, mean, std)
+    result.model.meta = labelled.model_meta(mean, std)
     return result.model, {"variant": variant, "best_epoch": result.best_epoch,
                           "train_seconds": result.train_seconds, "history": result.history}
 
@@ -74,12 +70,11 @@ def compare_variants(test_split: ImageSet, labelled_train_split: ImageSet, train
     pairs = zip(models_and_histories[::2], models_and_histories[1::2], strict=True)
     rows = [_variant_row(m, h, test_split, cfg) | {"labelled_images": len(labelled_train_split)}
             for m, h in pairs]
-    metrics = {f"{r['variant']}.{k}": {"step": 0, "value": float(r[k])} for r in rows
-               for k in ("test_accuracy", "test_loss", "train_seconds", "trainable_parameters")}
-    curves = {f"{h['variant']}.{k}": [{"step": int(r["epoch"]), "value": float(r[k])}
-                                      for r in h["history"] if k in r]
-              for h in models_and_histories[1::2]
-              for k in ("train_loss", "val_loss", "val_accuracy")}
+    metrics = as_metrics({f"{r['variant']}.{k}": r[k] for r in rows for k in (
+        "test_accuracy", "test_loss", "train_seconds", "trainable_parameters")})
+    curves = {f"{h['variant']}.{k}": curve for h in models_and_histories[1::2]
+              for k, curve in as_curves(h["history"], ("train_loss", "val_loss", "val_accuracy"),
+                                        keep_empty=True).items()}
     return pd.DataFrame(rows), metrics, curves
 
 

@@ -19,9 +19,13 @@ _NAMESPACE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class StudyConfig:
     """Which registered architectures to train, with what seed, on which shared budget."""
 
-    architectures: tuple[str, ...]                      # registry names, one pipeline each
+    # registry names, one pipeline each, smallest first
+    architectures: tuple[str, ...] = ("lenet5", "resnet20", "densenet_cifar", "vgg11_bn",
+                                      "preact_resnet18", "resnet18")
     seed: int = 0                                       # weight-initialisation seed of each model
-    train: dict[str, Any] = field(default_factory=dict)  # overrides of params:train for every model
+    # overrides of params:train for every model (the shared budget)
+    train: dict[str, Any] = field(default_factory=lambda: {
+        "epochs": 15, "threads": 1, "checkpoint_dir": None})
 
     def __post_init__(self) -> None:
         if not self.architectures:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from deepvision.config import ConfigError
+from deepvision.config import ConfigError, flatten
 from deepvision.pipelines.params import parse_study, parse_train
 from deepvision.pipelines.train.nodes import CURVES
 from deepvision.reporting.plots import pareto_figure
@@ -65,17 +65,6 @@ def child_run(model_params: dict[str, Any], train_params: dict[str, Any],
     return {model_params["name"]: {"params": params, "metrics": {**summary, **test_metrics},
                                    "curves": curves,
                                    "tags": {"architecture": model_params["name"]}}}
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as one level of dotted keys (``train.lr``), as kedro-mlflow logs params."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def study_table(*rows: dict[str, Any]) -> pd.DataFrame:

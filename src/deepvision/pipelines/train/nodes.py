@@ -9,7 +9,7 @@ from torch import nn
 
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import build_augment, normalize
-from deepvision.engine import fit
+from deepvision.engine import TrainHooks, fit
 from deepvision.pipelines.params import parse_augment, parse_train
 
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
@@ -24,8 +24,8 @@ def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: Imag
                            num_classes=train_split.num_classes)
     result = fit(initial_model, (train_split.images, train_split.labels),
                  (val_split.images, val_split.labels) if len(val_split) else None, cfg,
-                 train_transform=policy,
-                 eval_transform=partial(normalize, mean=train_split.mean, std=train_split.std),
+                 TrainHooks(train_transform=policy, eval_transform=partial(
+                     normalize, mean=train_split.mean, std=train_split.std)),
                  fingerprint={"model": initial_model.spec.to_dict(), "augment": augment,
                               "data": [len(train_split), len(val_split), train_split.image_size]})
     result.model.meta = dict(initial_model.meta)
@@ -36,8 +36,4 @@ def train_model(initial_model: nn.Module, train_split: ImageSet, val_split: Imag
 
 def training_metrics(training_history: dict[str, Any]) -> tuple[dict, dict]:
     """Per-epoch curves (step = epoch) and the run's summary, in MLflow's metric format."""
-    curves = {k: [{"step": int(r["epoch"]), "value": float(r[k])}
-                  for r in training_history["history"] if k in r] for k in CURVES}
-    summary = {k: {"step": 0, "value": float(v)} for k, v in training_history.items()
-               if k != "history"}
-    return {k: v for k, v in curves.items() if v}, summary
+    return history_metrics(training_history, CURVES)

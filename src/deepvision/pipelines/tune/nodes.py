@@ -9,7 +9,9 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from deepvision.config import flatten
 from deepvision.data.imageset import ImageSet
+from deepvision.pipelines.metrics import as_metrics
 from deepvision.pipelines.params import parse_tune
 from deepvision.tuning import (
     SearchResult,
@@ -17,7 +19,7 @@ from deepvision.tuning import (
     apply_params,
     make_training_objective,
     run_search,
-    study_figures,
+    search_figures,
 )
 
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
@@ -46,7 +48,7 @@ def extract_best_params(tune_result: SearchResult, tune: dict[str, Any]
 
 def flatten_best_params(best_params: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """best_params as dotted keys (train.lr), the form MLflow parameters and --params take."""
-    return _dotted(best_params)
+    return flatten(best_params)
 
 
 def trials_table(tune_result: SearchResult) -> pd.DataFrame:
@@ -55,26 +57,18 @@ def trials_table(tune_result: SearchResult) -> pd.DataFrame:
                          | t["params"] for t in tune_result.trials])
 
 
-def study_metrics(tune_result: SearchResult) -> dict[str, dict[str, float]]:
-    """The study's best value and trial counts, in MLflow's metric format."""
+def search_metrics(tune_result: SearchResult) -> dict[str, dict[str, float]]:
+    """The search's best value and trial counts, in MLflow's metric format."""
     states = Counter(t["state"] for t in tune_result.trials)
     values = {"best_value": tune_result.best_value, "n_complete": states["COMPLETE"],
               "n_pruned": states["PRUNED"]}
-    return {k: {"step": 0, "value": float(v)} for k, v in values.items()}
+    return as_metrics(values)
 
 
-def study_plots(tune_result: SearchResult) -> tuple[go.Figure, go.Figure, go.Figure]:
-    """Optimisation history, parameter importances and parallel coordinates of the study."""
-    figures = study_figures(tune_result.study)
+def search_plots(tune_result: SearchResult) -> tuple[go.Figure, go.Figure, go.Figure]:
+    """Optimisation history, parameter importances and parallel coordinates of the search."""
+    figures = search_figures(tune_result.study)
     return tuple(figures.get(name) or _placeholder(name) for name in PLOTS)
-
-
-def _dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        flat |= _dotted(value, f"{prefix}{key}.") if isinstance(value, dict) else {
-            f"{prefix}{key}": value}
-    return flat
 
 
 def _placeholder(name: str) -> go.Figure:

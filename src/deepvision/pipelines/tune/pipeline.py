@@ -8,11 +8,11 @@ from deepvision.pipelines.tune.nodes import (
     extract_best_params,
     flatten_best_params,
     search_hyperparameters,
-    study_metrics,
-    study_plots,
+    search_metrics,
+    search_plots,
     trials_table,
 )
-from deepvision.tracking import mlflow_trial_callbacks
+from deepvision.tracking.trials import mlflow_trial_callbacks
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -26,10 +26,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(flatten_best_params, inputs="best_params", outputs="best_params_mlflow",
              name="flatten_best_params"),
         Node(trials_table, inputs="tune_result", outputs="tune_trials", name="trials_table"),
-        Node(study_metrics, inputs="tune_result", outputs="tune_summary", name="study_metrics"),
-        Node(study_plots, inputs="tune_result",
+        Node(search_metrics, inputs="tune_result", outputs="tune_summary", name="search_metrics"),
+        Node(search_plots, inputs="tune_result",
              outputs=["optimization_history_plot", "param_importances_plot",
-                      "parallel_coordinate_plot"], name="study_plots"),
+                      "parallel_coordinate_plot"], name="search_plots"),
     ], tags=["tune"])
 
 

@@ -5,7 +5,7 @@ import pytest
 from kedro.io import DatasetError
 from mlflow.tracking import MlflowClient
 
-from deepvision.io import MlflowChildRunsDataset
+from deepvision.tracking.child_runs import MlflowChildRunsDataset
 
 RUNS = {
     "lenet5": {"params": {"model.name": "lenet5", "train.epochs": 2},

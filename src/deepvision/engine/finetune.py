@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from torch import Tensor, nn
@@ -19,11 +20,30 @@ from torch import Tensor, nn
 from deepvision.config import check_choice, check_range, from_dict
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.device import resolve_device
-from deepvision.engine.loop import EvalTransform, FitResult, TrainTransform, fit, predict
+from deepvision.engine.loop import (
+    EvalTransform,
+    FitResult,
+    TrainHooks,
+    TrainTransform,
+    fit,
+    predict,
+)
 from deepvision.models.heads import freeze, unfreeze
 
-MODES = ("linear_probe", "fine_tune", "gradual")
 Data = tuple[Tensor, Tensor]
+
+
+def head_lr_scale(name: str, factor: float) -> float:
+    """``TrainHooks.lr_scale`` of fine-tuning: the head at the full rate, the backbone at
+    ``factor`` of it (a module-level function, so it pickles into DDP ranks)."""
+    return 1.0 if name.startswith("head.") else factor
+
+
+def _backbone_at(factor: float, train_transform: TrainTransform | None,
+                 eval_transform: EvalTransform) -> TrainHooks:
+    """The hooks of fine-tuning and gradual unfreezing: the backbone at ``factor`` × lr."""
+    return TrainHooks(train_transform, eval_transform,
+                      lr_scale=partial(head_lr_scale, factor=factor))
 
 
 def linear_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
@@ -34,8 +54,7 @@ def linear_probe(model: nn.Module, train: Data, val: Data | None, cfg: TrainConf
     model = copy.deepcopy(model)
     freeze(model.body)
     if not cache_features:
-        return fit(model, train, val, cfg, train_transform=train_transform,
-                   eval_transform=eval_transform)
+        return fit(model, train, val, cfg, TrainHooks(train_transform, eval_transform))
     device = resolve_device(cfg.device)
 
     def features(x: Tensor) -> Tensor:
@@ -54,9 +73,8 @@ def fine_tune(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
               backbone_lr_factor: float = 0.1) -> FitResult:
     """Train all layers; parameters outside ``head`` at ``backbone_lr_factor`` × lr."""
     model = unfreeze(copy.deepcopy(model))
-    return fit(model, train, val, cfg, train_transform=train_transform,
-               eval_transform=eval_transform,
-               lr_scale=lambda name: 1.0 if name.startswith("head.") else backbone_lr_factor)
+    return fit(model, train, val, cfg,
+               _backbone_at(backbone_lr_factor, train_transform, eval_transform))
 
 
 def gradual(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
@@ -70,13 +88,12 @@ def gradual(model: nn.Module, train: Data, val: Data | None, cfg: TrainConfig,
     stages = model.stages()
     per_phase = max(1, cfg.epochs // phases)
     history, seconds, result = [], 0.0, None
+    hooks = _backbone_at(backbone_lr_factor, train_transform, eval_transform)
     for phase in range(phases):
         if 0 < phase <= len(stages):
             unfreeze(stages[-phase])
         phase_cfg = replace(cfg, epochs=per_phase, run_name=f"{cfg.run_name}-phase{phase}")
-        result = fit(model, train, val, phase_cfg, train_transform=train_transform,
-                     eval_transform=eval_transform,
-                     lr_scale=lambda name: 1.0 if name.startswith("head.") else backbone_lr_factor)
+        result = fit(model, train, val, phase_cfg, hooks)
         model.load_state_dict(result.model.state_dict())
         history += [{**r, "epoch": r["epoch"] + phase * per_phase, "phase": phase}
                     for r in result.history]
@@ -100,9 +117,10 @@ class _FeatureView(nn.Module):
 class FineTuneConfig:
     """``params:fine_tune``: the backbone, the label budget and how each variant trains."""
 
-    # bundled:efficientnet_lite0 | torchvision:<model>[:<WEIGHTS>] | checkpoint:<path> | mlflow:…
+    # bundled:efficientnet_lite0 | torchvision:<model>[:<WEIGHTS>] | checkpoint:<path> | mlflow:… |
+    # pretrained:<version | latest> (the pretrain pipeline's backbone)
     backbone: str = "bundled:efficientnet_lite0"
-    input_size: int | None = 64          # pixels the backbone sees (null: its native resolution)
+    input_size: int | None = 96          # pixels the backbone sees (null: its native resolution)
     mode: str = "fine_tune"              # how the pretrained variant trains: fine_tune | gradual
     label_fraction: float = 1.0          # fraction of training labels used, stratified, 0..1
     seed: int = 0                        # which labels are kept
@@ -110,8 +128,13 @@ class FineTuneConfig:
     gradual_phases: int = 3              # gradual: head, then one more stage per phase
     cache_features: bool = True          # linear probe: compute frozen features once
     download: bool = False               # torchvision weights: fetch when not cached (network)
-    train: dict[str, Any] = field(default_factory=dict)   # overrides of params:train, all variants
-    variant_train: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-variant overrides
+    # overrides of params:train for every variant (the shared budget)
+    train: dict[str, Any] = field(default_factory=lambda: {
+        "epochs": 3, "batch_size": 32, "optimizer": "adamw", "lr": 0.01, "weight_decay": 0.01,
+        "warmup_epochs": 0})
+    # per-variant overrides (optimiser only: the budget stays shared)
+    variant_train: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "scratch": {"optimizer": "sgd", "lr": 0.05, "weight_decay": 0.0005}})
 
     def __post_init__(self) -> None:
         check_choice(self.mode, ("fine_tune", "gradual"), "fine_tune.mode")
@@ -144,7 +167,7 @@ def train_variant(variant: str, model: nn.Module, train: Data, val: Data | None,
     """One variant of the comparison: ``scratch`` (plain fit), ``linear_probe`` or the
     pretrained model trained with ``ft.mode``."""
     if variant == "scratch":
-        return fit(model, train, val, cfg, train_transform=augment, eval_transform=eval_transform)
+        return fit(model, train, val, cfg, TrainHooks(augment, eval_transform))
     if variant == "linear_probe":
         return linear_probe(model, train, val, cfg, eval_transform, augment, ft.cache_features)
     if ft.mode == "gradual":

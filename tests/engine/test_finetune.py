@@ -7,8 +7,8 @@ import torch
 
 from deepvision.data.transforms import normalize
 from deepvision.engine import TrainConfig
+from deepvision.engine.finetune import FineTuneConfig, fine_tune, gradual, linear_probe
 from deepvision.engine.optim import build_optimizer
-from deepvision.engine.transfer import FineTuneConfig, fine_tune, gradual, linear_probe
 from deepvision.models import create_model
 from deepvision.models.bundle import save_checkpoint_bundle
 from tests.engine.conftest import toy_data

@@ -1,4 +1,4 @@
-"""deepvision.tracking: every tuning trial as a nested MLflow run of the active run."""
+"""deepvision.tracking.trials: every tuning trial as a nested MLflow run of the active run."""
 
 import logging
 
@@ -7,7 +7,8 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from deepvision.tracking import MlflowParamsDataset, mlflow_trial_callbacks
+from deepvision.tracking.params import MlflowParamsDataset
+from deepvision.tracking.trials import mlflow_trial_callbacks
 from deepvision.tuning import TuneConfig, make_training_objective, run_search
 from tests.synthetic import base_params, tiny_splits
 
@@ -105,7 +106,7 @@ def test_resuming_logs_no_run_for_finished_trials(client, experiment, cfg):
 
 def test_without_an_active_run_trials_are_not_tracked(client, caplog):
     assert mlflow.active_run() is None
-    with caplog.at_level(logging.WARNING, logger="deepvision.tracking"):
+    with caplog.at_level(logging.WARNING, logger="deepvision.tracking.trials"):
         callbacks = mlflow_trial_callbacks("tiny")
     callbacks.trial_started(0, {"train.lr": 0.1})
     callbacks.trial_finished(0, "COMPLETE", 0.5, {"train.lr": 0.1}, [])
