@@ -60,7 +60,9 @@ class MlflowArtifactsHook:
         from deepvision.tracking.artifacts import log_saved_dataset
 
         if self._catalog is not None:
-            log_saved_dataset(self._catalog.get(dataset_name), data)
+            train = (self._catalog.load("params:train") if "params:train" in self._catalog
+                     else None) or {}
+            log_saved_dataset(self._catalog.get(dataset_name), data, train.get("register_as"))
 
 
 class MlflowWeightSourceHook:
