@@ -15,7 +15,8 @@ from tests.synthetic import CLASSES, tiny_model, tiny_params, tiny_splits
 QUALITY = {"test_accuracy", "test_loss", "top1_accuracy", "top5_accuracy", "macro_precision",
            "macro_recall", "macro_f1", "ece"}
 COST = {"latency_ms_batch1", "throughput_images_per_s", "throughput_batch_size", "parameters",
-        "macs", "size_mb", "checkpoint_mb"}
+        "macs", "size_mb", "checkpoint_mb", "onnx_latency_ms_batch1",
+        "onnx_throughput_images_per_s"}
 
 
 def test_evaluate_pipeline_runs_on_an_in_memory_catalog(tmp_path):

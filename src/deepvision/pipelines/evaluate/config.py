@@ -18,6 +18,7 @@ class EvaluateConfig:
     warmup: int = 5                     # untimed forward passes before timing
     repeats: int = 20                   # timed forward passes; the median is reported
     max_seconds: float = 0.25           # seconds; a timing phase stops early after this
+    onnx: bool = True                   # also time the ONNX export in ONNX Runtime (CPU)
 
     def __post_init__(self) -> None:
         check_range(self.calibration_bins, "evaluate.calibration_bins", 1)
