@@ -10,6 +10,7 @@ from torch import nn
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import build_augment, normalize
 from deepvision.engine import TrainHooks, fit
+from deepvision.pipelines.metrics import history_metrics
 from deepvision.pipelines.params import parse_augment, parse_train
 
 CURVES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
