@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -36,4 +37,7 @@ def label_images(predict_model: nn.Module, predict: dict[str, Any],
     report = {"input": str(cfg.input), "model": cfg.model or "newest trained_model",
               "files": len(files), "labelled": len(rows), "skipped": skipped, "notes": dict(notes),
               "preprocessing": {**vars(predictor.pre), "top_k": predictor.top_k}}
-    return pd.DataFrame(rows, columns=COLUMNS), report
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    for column in ("top_labels", "top_probabilities"):  # JSON lists, readable from any language
+        table[column] = table[column].map(json.dumps)
+    return table, report
