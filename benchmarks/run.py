@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import pretrain
+from benchmarks import pretrain, serving
 from benchmarks.data_layer import bench_augment, bench_folder_ingest
 from benchmarks.training_loop import compare
 
@@ -31,6 +31,8 @@ def run(only: set[str] | None = None) -> dict[str, list[dict]]:
             "seconds": round(bench_folder_ingest(n=60_000, workers=2), 1),
             "target_seconds": 60}],
         "pretrain": lambda: [pretrain.compare()],
+        "predict": lambda: [serving.bench_predict()],
+        "onnx": lambda: [serving.bench_onnx("resnet20"), serving.bench_onnx("lenet5")],
     }
     return {name: fn() for name, fn in suites.items() if only is None or name in only}
 
