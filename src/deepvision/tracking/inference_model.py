@@ -56,7 +56,9 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
             for key in ("top_labels", "top_probabilities"):
                 if key in row:
                     row[key] = row[key][:k]
-        return pd.DataFrame(rows, columns=COLUMNS)
+        table = pd.DataFrame(rows, columns=COLUMNS)
+        table["error"] = table["error"].fillna("")  # JSON has no NaN: "" means labelled
+        return table
 
 
 def _bytes(value: Any) -> bytes:
