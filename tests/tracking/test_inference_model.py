@@ -62,7 +62,12 @@ def test_the_logged_model_has_a_signature_an_example_and_answers_like_predict(lo
     assert out["label"][0] == expected["label"]
     assert out["top_labels"][0] == expected["top_labels"][:2]
     np.testing.assert_allclose(out["probability"][0], expected["probability"], atol=1e-6)
-    assert "not a readable image" in out["error"][1]
+    assert "not a readable image" in out["error"][1] and out["error"][0] == ""
+    # uint8 arrays: through the Python model (the logged signature is the encoded-image column)
+    rgb = np.asarray(Image.open(logged["jpeg"]))
+    arrays = served.unwrap_python_model().predict(None, [rgb, rgb[..., 0]])
+    assert list(arrays["label"]) == [r["label"] for r in Predictor(logged["model"]).label_arrays(
+        [rgb, rgb[..., 0]])]
 
 
 def test_registered_name_and_alias_work_as_predict_model_and_backbone(logged):
