@@ -14,7 +14,8 @@ JSON (``{"dataframe_split": {"columns": ["image"], "data": [["<base64>"]]}}``) �
 (one H×W[×C] array, an N×H×W[×C] array, or a list of arrays) through
 ``unwrap_python_model().predict(None, arrays)`` (the signature describes the image column).
 Output: one row per image with ``label``, ``probability``, ``top_labels``, ``top_probabilities``
-and ``error`` ("" when labelled, the reason when the file is refused as ingest refuses it). ``params={"top_k": k}`` changes k.
+and ``error`` ("" when labelled, the reason when the file is refused as ingest refuses it).
+``params={"top_k": k}`` changes k.
 """
 
 from __future__ import annotations
