@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,22 @@ def test_registry_lists_every_stage(project):
     assert result.returncode == 0, result.stderr
     for name in ("__default__", "ingest", "prepare", "build", "train", "evaluate"):
         assert f"- {name}" in result.stdout
+
+
+def test_transfer_map_runs_on_digits_in_under_a_minute(project):
+    """Depends on the default run above for its splits."""
+    start = time.perf_counter()
+    result = kedro(project, "run", "--env", "test", "--pipelines", "transfer_map")
+    seconds = time.perf_counter() - start
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert seconds < 60, f"transfer_map took {seconds:.0f} s on conf/test"
+    [table] = (project / "data/08_reporting/transfer_map.csv").glob("*/transfer_map.csv")
+    assert len(table.read_text().splitlines()) == 1 + 2 * 4  # header, 2 fractions × 4 strategies
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    [experiment] = [e for e in client.search_experiments() if e.name == "deepvision"]
+    cells = client.search_runs([experiment.experiment_id],
+                               filter_string="tags.strategy = 'last_half'")
+    assert len(cells) == 2 and all("mlflow.parentRunId" in r.data.tags for r in cells)
 
 
 def test_torchrun_ranks_write_one_model_version_and_one_mlflow_run(project):

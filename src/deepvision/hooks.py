@@ -1,6 +1,6 @@
 """Kedro hooks, one job each: parameter validation, artifact logging, the ``mlflow:`` weight
-source, run naming and summary, and the torchrun rank guard. What they do with MLflow lives in
-``deepvision.tracking``; the hooks only decide when.
+source, run naming and summary, the torchrun rank guard, and naming a lost team server. What they
+do with MLflow lives in ``deepvision.tracking``; the hooks only decide when.
 
 MLflow is imported inside the hook methods: settings.py imports this module early, for every
 ``kedro`` command, and MLflow takes seconds to import.
@@ -115,27 +115,12 @@ class PretrainedWeightSourceHook:
     def after_catalog_created(self, catalog: Any) -> None:
         from functools import partial
 
+        from deepvision.io.paths import pretrained_backbone
         from deepvision.models.pretrained import register_weight_source
 
         if "pretrained_backbone" in catalog:
             filepath = Path(str(catalog.get("pretrained_backbone")._filepath))
             register_weight_source("pretrained", partial(pretrained_backbone, filepath))
-
-
-def pretrained_backbone(filepath: Path, version: str) -> Any:
-    """Version ``version`` (a Kedro version timestamp, or ``latest``) of the versioned bundle
-    ``filepath`` (Kedro keeps ``<filepath>/<version>/<file name>``), as a ``Backbone``."""
-    from deepvision.models.pretrained import load_backbone
-
-    saved = sorted(p.parent.name for p in filepath.glob(f"*/{filepath.name}"))
-    if version == "latest" and saved:
-        version = saved[-1]
-    path = filepath / version / filepath.name
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no pretrained backbone {version!r} in {filepath}: run `kedro run --pipelines "
-            f"pretrain` first, or choose one of the saved versions: {', '.join(saved) or 'none'}")
-    return load_backbone(f"checkpoint:{path}")
 
 
 SUMMARISED = ("test_metrics", "trained_model", "fine_tune_comparison")
@@ -219,3 +204,31 @@ class AllPipelines(list):
 
     def __contains__(self, item: object) -> bool:
         return True
+
+
+class LostServerHook:
+    """A run that dies because the tracking server or the database stopped answering (team mode)
+    ends with one line naming which one and the way back, below Kedro's traceback."""
+
+    def __init__(self) -> None:
+        self._said = False
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._said = False
+
+    @hook_impl
+    def on_node_error(self, error: Exception) -> None:
+        self._explain(error)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        self._explain(error)
+
+    def _explain(self, error: BaseException) -> None:
+        from deepvision.tracking.connection import lost_server
+
+        message = lost_server(error)
+        if message and not self._said:
+            self._said = True
+            log.error(message)

@@ -3,9 +3,12 @@
 kedro-mlflow registers its own hook through its entry point; it reads ``conf/*/mlflow.yml``.
 """
 
+from omegaconf.resolvers import oc
+
 from deepvision.console import silence_dependency_warnings
 from deepvision.hooks import (
     CatalogModelHook,
+    LostServerHook,
     MlflowArtifactsHook,
     MlflowWeightSourceHook,
     PretrainedWeightSourceHook,
@@ -17,11 +20,15 @@ from deepvision.hooks import (
 silence_dependency_warnings()
 
 HOOKS = (ValidateParamsHook(), MlflowArtifactsHook(), MlflowWeightSourceHook(),
-         PretrainedWeightSourceHook(), RunSummaryHook(), TorchrunRankHook(), CatalogModelHook())
+         PretrainedWeightSourceHook(), RunSummaryHook(), TorchrunRankHook(), LostServerHook(),
+         CatalogModelHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     # An environment overrides single keys (conf/test: just train.epochs), not whole blocks.
     "merge_strategy": {"parameters": "soft"},
+    # ${oc.env:VAR} everywhere, not only in credentials: conf/team reads the tracking server's and
+    # the database's addresses from the environment (an unset variable fails before any node runs).
+    "custom_resolvers": {"oc.env": oc.env},
 }

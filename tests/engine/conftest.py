@@ -31,8 +31,9 @@ def data():
 
 @pytest.fixture
 def cfg(tmp_path):
+    # val_every=1: these tests often validate on the training set, which auto would skip.
     return TrainConfig(epochs=3, batch_size=16, lr=0.05, warmup_epochs=0, progress="off",
-                       checkpoint_dir=str(tmp_path / "ckpt"), run_name="t")
+                       checkpoint_dir=str(tmp_path / "ckpt"), run_name="t", val_every=1)
 
 
 @pytest.fixture

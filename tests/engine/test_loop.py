@@ -64,7 +64,8 @@ def test_same_seed_gives_identical_histories(data, cfg):
     for _ in range(2):
         torch.manual_seed(0)
         result = fit(TinyNet(), data, data, replace(cfg, checkpoint_dir=None))
-        runs.append([{k: v for k, v in r.items() if k not in ("epoch_seconds", "images_per_second")}
+        runs.append([{k: v for k, v in r.items() if k not in ("epoch_seconds", "val_seconds",
+                                                             "images_per_second")}
                      for r in result.history])
     assert runs[0] == runs[1]
 
@@ -98,7 +99,8 @@ def test_two_gloo_processes_match_one_process_with_the_doubled_batch(data, cfg):
 
     torch.manual_seed(0)
     model = TinyNet(norm=False)  # no batch norm: per-rank statistics would differ
-    base = replace(cfg, epochs=2, checkpoint_dir=None, threads=1, momentum=0.0)
+    # fp32: bf16 rounding of a 16-image batch and of two 8-image halves would differ.
+    base = replace(cfg, epochs=2, checkpoint_dir=None, threads=1, momentum=0.0, precision="fp32")
     single = fit(model, data, None, replace(base, batch_size=16))
     parallel = fit(model, data, None, replace(base, batch_size=8, devices=2))
     for k, v in single.model.state_dict().items():
@@ -157,3 +159,23 @@ def test_an_error_in_on_epoch_end_stops_the_spawned_ranks(data, cfg):
     cfg = replace(cfg, epochs=50, checkpoint_dir=None, threads=1, batch_size=8, devices=2)
     with pytest.raises(KeyboardInterrupt, match="pruned"):
         fit(TinyNet(norm=False), data, None, cfg, TrainHooks(on_epoch_end=stop))
+
+
+def test_ema_warms_its_decay_up_then_reaches_it():
+    from deepvision.engine.loop import ema_step
+
+    avg, cur = [torch.zeros(3)], [torch.ones(3)]
+    ema_step(avg, cur, torch.tensor(1), decay=0.999)  # n=1: decay 2/11, not 0.999
+    torch.testing.assert_close(avg[0], torch.full((3,), 9 / 11))
+    avg = [torch.zeros(3)]
+    ema_step(avg, cur, torch.tensor(100_000), decay=0.999)  # late: the configured decay
+    torch.testing.assert_close(avg[0], torch.full((3,), 0.001))
+    steps = [torch.zeros(2, dtype=torch.long)]
+    ema_step(steps, [torch.tensor([5, 7])], torch.tensor(3), decay=0.9)
+    assert steps[0].tolist() == [5, 7]
+
+
+def test_fit_with_ema_returns_the_averaged_model(net, data, cfg):
+    result = fit(net, data, data, replace(cfg, ema_decay=0.9, epochs=2))
+    assert result.history[-1]["val_accuracy"] >= 0
+    assert not any(k.startswith("module.") for k in result.model.state_dict())

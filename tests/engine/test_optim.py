@@ -1,6 +1,7 @@
 from dataclasses import replace
 
 import pytest
+from torch import nn
 
 from deepvision.engine import TrainConfig
 from deepvision.engine.optim import LRSchedule, build_optimizer, lr_factor, param_groups
@@ -73,6 +74,21 @@ def test_warmup_cosine_defaults_to_30_percent_warmup():
     cfg = replace(TrainConfig(epochs=10, schedule="warmup_cosine"), warmup_epochs=0.0)
     assert lr_factor(29, 100, 10, cfg) == pytest.approx(1.0)
     assert lr_factor(10, 100, 10, cfg) < 0.5
+
+
+def test_triangle_rises_then_falls_linearly_to_the_floor():
+    cfg = TrainConfig(epochs=10, schedule="triangle", warmup_epochs=2, min_lr_ratio=0.1)
+    assert lr_factor(19, 100, 10, cfg) == pytest.approx(1.0)
+    assert lr_factor(60, 100, 10, cfg) == pytest.approx(1 - 0.9 * 40 / 80)
+    assert lr_factor(100, 100, 10, cfg) == pytest.approx(0.1)
+
+
+def test_norm_lr_scale_multiplies_the_lr_of_norm_parameters_only():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    groups = param_groups(model, TrainConfig(lr=0.1, norm_lr_scale=64),
+                          lr_scale=lambda name: 0.5)
+    by_size = {sum(p.numel() for p in g["params"]): g["lr"] for g in groups}
+    assert by_size == {18: pytest.approx(0.05), 2: pytest.approx(0.05), 4: pytest.approx(3.2)}
 
 
 def test_the_old_name_onecycle_still_works_with_a_deprecation_warning():

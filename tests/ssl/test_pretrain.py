@@ -13,7 +13,8 @@ from tests.synthetic import tiny_params, tiny_splits
 @pytest.mark.parametrize("method", ["simclr", "byol"])
 def test_pretrain_runs_through_the_one_loop_with_the_knn_monitor(method):
     train, val, _ = tiny_splits()
-    cfg = PretrainConfig(method=method, projection_dim=8, hidden_dim=16, knn_k=3)
+    cfg = PretrainConfig(method=method, projection_dim=8, hidden_dim=16, knn_k=3,
+                         train={})  # the tiny base budget, not the 40-epoch default
     train_cfg = cfg.train_config({**tiny_params()["train"], "monitor": "val_knn_accuracy"})
     torch.manual_seed(0)
     net = create_model("lenet5", train.num_classes, train.channels)

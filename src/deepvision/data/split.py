@@ -212,6 +212,16 @@ def _positions(hashes: list[str]) -> dict[str, list[int]]:
     return dict(pos)
 
 
+def stratified_sample(labels: Tensor, n: int, seed: int = 0) -> Tensor:
+    """Sorted positions of a seeded sample of about ``n`` of ``labels`` with the class proportions
+    kept (every class with at least 3 images keeps one); all positions when ``n`` ≥ their count."""
+    labels = labels.cpu().long()
+    if n >= len(labels):
+        return torch.arange(len(labels))
+    num_classes = int(labels.max()) + 1
+    return _split_indices(labels, num_classes, n / len(labels), 0.0, seed)["val"]
+
+
 def labelled_subset(data: ImageSet, fraction: float, seed: int = 0) -> ImageSet:
     """A seeded, stratified ``fraction`` of ``data`` (statistics kept): the labels a user has."""
     if not 0 < fraction <= 1:

@@ -66,6 +66,16 @@ def all_reduce_sum(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return t
 
 
+def same_on_all_ranks(t: torch.Tensor, ctx: DistContext) -> bool:
+    """Whether ``t`` is identical on every rank (its elementwise max and min across ranks agree)."""
+    if not ctx.active:
+        return True
+    high, low = t.clone(), t.clone()
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    return torch.equal(high, low)
+
+
 def spawn(fn: Callable[..., dict[str, Any] | None], nprocs: int, *args: Any,
           on_message: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Run ``fn(*args, send)`` in ``nprocs`` local ranks; returns what rank 0's ``fn`` returned

@@ -22,15 +22,25 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepvision.config import to_dict
+from deepvision.data.split import stratified_sample
 from deepvision.engine import checkpoint as ckpt
 from deepvision.engine import distributed
+from deepvision.engine.batches import BatchSource, ResidentBatches
 from deepvision.engine.config import TrainConfig
-from deepvision.engine.device import autocast, resolve_device, set_determinism, set_threads
+from deepvision.engine.device import (
+    autocast,
+    resolve_device,
+    resolve_precision,
+    set_determinism,
+    set_threads,
+)
 from deepvision.engine.optim import LRSchedule, build_optimizer
 from deepvision.engine.progress import Progress
 from deepvision.models.heads import NORM_LAYERS
 
 log = logging.getLogger(__name__)
+
+_DATA_INIT_IMAGES = 10_000  # at most this many training images go to a model's ``data_init``
 
 TrainTransform = Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]]
 EvalTransform = Callable[[Tensor], Tensor]
@@ -80,7 +90,7 @@ class FitResult:
     best_epoch: int
     best_metric: float
     train_seconds: float
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # precision: the resolved one (not auto)
 
 
 @dataclass
@@ -103,6 +113,7 @@ class _Run:
     hooks: TrainHooks          # with the defaults filled in
     device: torch.device
     ctx: distributed.DistContext
+    source: BatchSource        # the training batches
     steps: int                 # optimiser steps per epoch
     net: nn.Module             # the model being trained
     model: nn.Module           # ``net`` as stepped: DDP-wrapped and/or compiled
@@ -113,15 +124,19 @@ class _Run:
     ema: nn.Module | None
 
 
-def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor] | None,
-        cfg: TrainConfig, hooks: TrainHooks | None = None, *,
+def fit(model: nn.Module, train: tuple[Tensor, Tensor] | BatchSource,
+        val: tuple[Tensor, Tensor] | None, cfg: TrainConfig, hooks: TrainHooks | None = None, *,
         fingerprint: dict[str, Any] | None = None) -> FitResult:
-    """Train ``model`` on ``train`` (inputs, labels) for ``cfg.epochs``, validating on ``val``.
+    """Train ``model`` on ``train`` for ``cfg.epochs``, validating on ``val``.
+
+    ``train`` is (inputs, labels), kept whole on the device, or a batch source that streams them
+    (``deepvision.data.shards.ShardBatches``).
 
     ``hooks`` says how this training differs from plain supervised training (see ``TrainHooks``);
     ``fingerprint`` adds what else identifies the run (model, data) to the config a checkpoint must
     match. Returns the best epoch's weights (a new module; ``model`` is not changed).
-    ``cfg.devices > 1`` trains data-parallel in that many local processes.
+    ``cfg.devices > 1`` trains data-parallel in that many local processes. A model with a
+    ``data_init(inputs)`` method gets the first training inputs (as evaluated) before training.
     """
     hooks = hooks or TrainHooks()
     ctx = distributed.context()
@@ -130,14 +145,21 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
     set_threads(cfg.threads)
     set_determinism(cfg.deterministic)
     device = distributed.device_for(ctx, resolve_device(cfg.device))
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, device))
+    if ctx.is_main:
+        log.info("Training on %s in %s.", device, cfg.precision)
     model = copy.deepcopy(model).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if ctx.active and cfg.sync_batchnorm:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    x_train, y_train = _resident(train, device)
-    val_dev = _resident(val, device) if val is not None else None
-    run = _start(model, cfg, hooks, device, ctx, len(x_train))
+    source = train if hasattr(train, "batches") else ResidentBatches(*_resident(train, device))
+    val_dev = _resident(_capped(val, cfg), device) if val is not None else None
+    val_every = cfg.validation_interval(len(source), len(val_dev[0]) if val_dev else 0)
+    if hasattr(model, "data_init"):  # e.g. airbench's whitening layer, set from training images
+        with torch.no_grad():
+            model.data_init((hooks.eval_transform or to_float)(_first_images(source)))
+    run = _start(model, cfg, hooks, device, ctx, source)
     run_config = {**to_dict(cfg), **(fingerprint or {})}
     path = Path(cfg.checkpoint_dir) / f"{cfg.run_name}.pt" if cfg.checkpoint_dir else None
     state = _State()
@@ -148,20 +170,17 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
                     "continues from it instead).", path)
     while state.epoch < cfg.epochs and not _stop_early(state, cfg):
         epoch = state.epoch + 1
-        start = time.perf_counter()
-        train_metrics = _out_of_memory_guard(cfg)(train_one_epoch)(run, x_train, y_train, epoch)
-        seconds = time.perf_counter() - start
-        record = {"epoch": epoch, **train_metrics,
-                  **{f"val_{k}": v for k, v in _validate(run, val_dev).items()},
-                  "lr": run.schedule.lr, "epoch_seconds": seconds,
-                  "images_per_second": run.steps * cfg.batch_size * ctx.world_size / seconds}
-        _end_epoch(state, record, cfg, run.schedule, run.eval_model)
+        validated = epoch % val_every == 0 or epoch == cfg.epochs
+        record = _epoch(run, val_dev if validated else None, epoch, validated)
+        _end_epoch(state, record, cfg, run.schedule, run.eval_model,
+                   skipped=not validated and (val_dev is not None or hooks.validate is not None))
         if path is not None and ctx.is_main:
             _save(path, run_config, state, model, run)
         if ctx.is_main:
             _log_epoch(record, cfg)
         if hooks.on_epoch_end is not None:
             hooks.on_epoch_end(record)
+    _check_ranks_agree(run)
     best = copy.deepcopy(run.eval_model)
     if state.best_state is not None:
         best.load_state_dict(state.best_state)
@@ -172,43 +191,77 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tenso
                      state.train_seconds, run_config)
 
 
+def _epoch(run: _Run, val: tuple[Tensor, Tensor] | None, epoch: int,
+           validated: bool) -> dict[str, float]:
+    """Train one epoch, validate if ``validated``; the epoch's record (seconds of each part)."""
+    start = time.perf_counter()
+    train_metrics = _out_of_memory_guard(run.cfg)(train_one_epoch)(run, epoch)
+    seconds = time.perf_counter() - start
+    val_metrics = _validate(run, val) if validated else {}
+    val_seconds = time.perf_counter() - start - seconds
+    images = run.steps * run.cfg.batch_size * run.ctx.world_size
+    return {"epoch": epoch, **train_metrics, **{f"val_{k}": v for k, v in val_metrics.items()},
+            "lr": run.schedule.lr, "epoch_seconds": seconds, "val_seconds": val_seconds,
+            "images_per_second": images / seconds}
+
+
+def _check_ranks_agree(run: _Run) -> None:
+    """Under DDP every rank must end with the same weights; a difference (an unsynchronised
+    buffer, a rank that skipped a step) would make rank 0's model not the one that was trained."""
+    if not run.ctx.active:
+        return
+    sums = torch.stack([v.detach().double().sum() for v in run.eval_model.state_dict().values()
+                        if v.is_floating_point()])
+    if not distributed.same_on_all_ranks(sums, run.ctx):
+        raise RuntimeError(f"the {run.ctx.world_size} ranks ended with different weights")
+    if run.ctx.is_main:
+        log.info("Weights identical on all %d ranks.", run.ctx.world_size)
+
+
+def _first_images(source: BatchSource) -> Tensor:
+    """Up to ``_DATA_INIT_IMAGES`` training images for a model's ``data_init``: the first ones of
+    a resident split, a seeded draw from a streamed one."""
+    if isinstance(source, ResidentBatches):
+        return source.images[:_DATA_INIT_IMAGES]
+    batches = source.batches(torch.Generator().manual_seed(0), _DATA_INIT_IMAGES, 0, 1)
+    return next(iter(batches))[0]
+
+
 def _start(model: nn.Module, cfg: TrainConfig, hooks: TrainHooks, device: torch.device,
-           ctx: distributed.DistContext, n_train: int) -> _Run:
+           ctx: distributed.DistContext, source: BatchSource) -> _Run:
     """Optimiser, schedule, scaler and EMA for ``model``, with ``hooks``' defaults filled in."""
-    steps = max(1, n_train // (cfg.batch_size * ctx.world_size))
+    steps = source.steps(cfg.batch_size, ctx.world_size)
     optimizer = build_optimizer(model, cfg, hooks.lr_scale)
     ema = _ema(model, cfg.ema_decay)
     hooks = replace(hooks, train_transform=hooks.train_transform or _plain_train_transform,
                     eval_transform=hooks.eval_transform or to_float,
                     loss_fn=hooks.loss_fn or _cross_entropy(cfg.label_smoothing))
     ddp_model = _data_parallel(model, ctx, device)
-    return _Run(cfg=cfg, hooks=hooks, device=device, ctx=ctx, steps=steps, net=model,
+    return _Run(cfg=cfg, hooks=hooks, device=device, ctx=ctx, source=source, steps=steps,
+                net=model,
                 model=torch.compile(ddp_model) if cfg.compile else ddp_model,
                 eval_model=ema.module if ema is not None else model, optimizer=optimizer,
                 schedule=LRSchedule(optimizer, cfg, steps), ema=ema,
                 scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"))
 
 
-def train_one_epoch(run: _Run, x: Tensor, y: Tensor, epoch: int) -> dict[str, float]:
-    """One pass over ``x``/``y`` (already on the device) in a seeded random order; under DDP every
-    rank draws the same order and takes its slice of each global batch."""
+def train_one_epoch(run: _Run, epoch: int) -> dict[str, float]:
+    """One pass over the run's batch source in a seeded random order; under DDP every rank draws
+    the same order and takes its share of it."""
     cfg, ctx, device, hooks = run.cfg, run.ctx, run.device, run.hooks
     train_mode(run.model)
-    gen = torch.Generator(device=x.device).manual_seed(cfg.seed * 1_000_003 + epoch)
-    global_batch = cfg.batch_size * ctx.world_size
-    steps = max(1, len(x) // global_batch)
-    order = torch.randperm(len(x), generator=gen, device=x.device)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch)
+    steps = run.steps
+    batches = run.source.batches(gen, cfg.batch_size, ctx.rank, ctx.world_size)
     if ctx.active:  # augmentation randomness differs per rank, the data order does not
         gen.manual_seed(cfg.seed * 1_000_003 + epoch + 7919 * ctx.rank)
     losses = torch.zeros(steps, device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = scored = 0
     progress = Progress(steps, f"epoch {epoch}/{cfg.epochs}", cfg.progress)
-    for step in range(steps):
-        start = step * global_batch + ctx.rank * cfg.batch_size
-        idx = order[start:start + cfg.batch_size]
-        inputs, target = hooks.train_transform(x[idx].to(device, non_blocking=True),
-                                               y[idx].to(device, non_blocking=True), gen)
+    for step, (x, y) in enumerate(batches):
+        inputs, target = hooks.train_transform(x.to(device, non_blocking=True),
+                                               y.to(device, non_blocking=True), gen)
         if cfg.channels_last and inputs.ndim == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         loss, logits = _step(run, inputs, target)
@@ -219,8 +272,8 @@ def train_one_epoch(run: _Run, x: Tensor, y: Tensor, epoch: int) -> dict[str, fl
         if logits is not None:
             hard = target if target.ndim == 1 else target.argmax(1)
             correct += (logits.argmax(1) == hard).sum()
-            scored += len(idx)
-        seen += len(idx)
+            scored += len(x)
+        seen += len(x)
         progress.update(loss=losses[step])
     progress.close()
     if not torch.isfinite(losses).all():
@@ -266,8 +319,9 @@ def _validate(run: _Run, val: tuple[Tensor, Tensor] | None) -> dict[str, float]:
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor, batch_size: int = 512,
             transform: EvalTransform = to_float, device: torch.device | str | None = None,
-            precision: str = "fp32", channels_last: bool = True) -> Tensor:
-    """Logits for every input, in order, as a float32 CPU tensor."""
+            precision: str = "auto", channels_last: bool = True) -> Tensor:
+    """Logits for every input, in order, as a float32 CPU tensor; ``precision`` as in training
+    (``auto``: bf16 autocast where the device has native bf16 units)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device).eval()
     out = []
@@ -366,20 +420,48 @@ def _resident(data: tuple[Tensor, Tensor], device: torch.device) -> tuple[Tensor
     return x.to(device), y.to(device)
 
 
+def _capped(val: tuple[Tensor, Tensor], cfg: TrainConfig) -> tuple[Tensor, Tensor]:
+    """``val``, or its seeded stratified subset of ``cfg.val_max_images`` images."""
+    if cfg.val_max_images is None or cfg.val_max_images >= len(val[1]):
+        return val
+    kept = stratified_sample(val[1], cfg.val_max_images, cfg.seed)
+    return val[0][kept.to(val[0].device)], val[1][kept.to(val[1].device)]
+
+
 def _ema(model: nn.Module, decay: float | None) -> nn.Module | None:
     if decay is None:
         return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    from functools import partial
 
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    from torch.optim.swa_utils import AveragedModel
+
+    return AveragedModel(model, multi_avg_fn=partial(ema_step, decay=decay), use_buffers=True)
+
+
+@torch.no_grad()
+def ema_step(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor,
+             decay: float) -> None:
+    """One EMA update with timm's warm-up, decay_n = min(decay, (1 + n) / (10 + n)): a short run's
+    average is not dominated by its first weights (airbench warms its Lookahead decay up too).
+    Integer buffers (batch-norm step counts) take the model's value."""
+    n = float(num_averaged)  # one scalar sync per step on a GPU: negligible
+    d = min(decay, (1 + n) / (10 + n))
+    if torch.is_floating_point(averaged[0]):
+        torch._foreach_lerp_(averaged, current, 1 - d)
+    else:
+        torch._foreach_copy_(averaged, current)
 
 
 def _end_epoch(state: _State, record: dict[str, float], cfg: TrainConfig,
-               schedule: LRSchedule, eval_model: nn.Module) -> None:
+               schedule: LRSchedule, eval_model: nn.Module, skipped: bool = False) -> None:
+    """Append ``record``; keep the weights if the monitored metric improved. An epoch whose
+    validation was ``skipped`` (``val_every``) cannot be judged and is never the best."""
     state.epoch = int(record["epoch"])
     state.history.append(record)
     state.train_seconds += record["epoch_seconds"]
     value = record.get(cfg.monitor)
+    if value is None and skipped:
+        return
     if value is None:  # no validation split: the last epoch is the best
         value = -state.epoch if cfg.monitor_mode == "min" else state.epoch
     better = state.best_metric is None or (
@@ -392,8 +474,11 @@ def _end_epoch(state: _State, record: dict[str, float], cfg: TrainConfig,
 
 
 def _stop_early(state: _State, cfg: TrainConfig) -> bool:
-    stop = cfg.patience is not None and state.epoch - state.best_epoch >= cfg.patience
-    if stop and state.history and state.history[-1]["epoch"] == state.epoch:
+    """Patience counts epochs but is checked only after an epoch that measured the monitor."""
+    if cfg.patience is None or not state.history or cfg.monitor not in state.history[-1]:
+        return False
+    stop = state.epoch - state.best_epoch >= cfg.patience
+    if stop:
         log.info("Early stopping after epoch %d: %s has not improved for %d epochs (best %.4f at "
                  "epoch %d).", state.epoch, cfg.monitor, cfg.patience, state.best_metric,
                  state.best_epoch)

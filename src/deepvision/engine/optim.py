@@ -23,15 +23,26 @@ def no_decay_names(model: nn.Module) -> set[str]:
     return names
 
 
+def norm_names(model: nn.Module) -> set[str]:
+    """Names of the parameters of norm layers."""
+    return {f"{mod_name}.{p_name}" if mod_name else p_name
+            for mod_name, module in model.named_modules() if isinstance(module, NORM_LAYERS)
+            for p_name, _ in module.named_parameters(recurse=False)}
+
+
 def param_groups(model: nn.Module, cfg: TrainConfig,
                  lr_scale: Callable[[str], float] | None = None) -> list[dict[str, Any]]:
-    """Trainable parameters grouped by (learning-rate scale, weight decay); frozen ones left out."""
+    """Trainable parameters grouped by (learning-rate scale, weight decay); frozen ones left out.
+    Norm-layer parameters get ``cfg.norm_lr_scale`` on top of ``lr_scale``."""
     skip = set() if cfg.decay_norm_and_bias else no_decay_names(model)
+    norms = norm_names(model) if cfg.norm_lr_scale != 1 else set()
     groups: dict[tuple[float, float], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        key = (lr_scale(name) if lr_scale else 1.0, 0.0 if name in skip else cfg.weight_decay)
+        scale = (lr_scale(name) if lr_scale else 1.0) * (cfg.norm_lr_scale if name in norms
+                                                          else 1.0)
+        key = (scale, 0.0 if name in skip else cfg.weight_decay)
         groups.setdefault(key, []).append(p)
     return [{"params": ps, "lr": cfg.lr * scale, "initial_lr": cfg.lr * scale, "weight_decay": wd}
             for (scale, wd), ps in groups.items()]
@@ -59,6 +70,8 @@ def lr_factor(step: int, total_steps: int, steps_per_epoch: int, cfg: TrainConfi
     floor = cfg.min_lr_ratio
     if cfg.schedule in ("cosine", "warmup_cosine"):
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    if cfg.schedule == "triangle":
+        return 1 - (1 - floor) * min(1.0, progress)
     if cfg.schedule == "multistep":
         epoch = step // steps_per_epoch
         return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)

@@ -10,7 +10,8 @@ from deepvision.evaluation.metrics import (
     most_confident_errors,
     topk_accuracy,
 )
+from deepvision.evaluation.tta import TTA_MODES, TestTimeAugment, with_tta
 
-__all__ = ["EvaluationResult", "classification_report", "confusion_matrix", "evaluate_predictions",
-           "expected_calibration_error", "inference_cost", "most_confident_errors",
-           "topk_accuracy"]
+__all__ = ["TTA_MODES", "EvaluationResult", "TestTimeAugment", "classification_report",
+           "confusion_matrix", "evaluate_predictions", "expected_calibration_error",
+           "inference_cost", "most_confident_errors", "topk_accuracy", "with_tta"]

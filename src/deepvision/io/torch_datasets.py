@@ -125,3 +125,16 @@ class ModelDataset(_TorchFileDataset):
         model, meta = model_from_bundle(payload)
         model.meta = meta
         return model
+
+
+class ModelBundlesDataset(_TorchFileDataset):
+    """Several models in one file, by name (the stages of ``compress``): a dict of bundles."""
+
+    def _encode(self, data: dict[str, nn.Module]) -> dict[str, Any]:
+        return {name: bundle_to_dict(m, getattr(m, "meta", None)) for name, m in data.items()}
+
+    def _decode(self, payload: dict[str, Any]) -> dict[str, nn.Module]:
+        models = {}
+        for name, bundle in payload.items():
+            models[name], models[name].meta = model_from_bundle(bundle)
+        return models

@@ -5,7 +5,8 @@ The bundle is ``{"spec": ModelSpec.to_dict(), "state_dict": ..., "meta": {...}}`
 code on load), so ``meta`` may hold only plain values (None, bool, int, float, str, lists, tuples,
 str-keyed dicts) and tensors.
 ``meta`` is free-form; ``load_backbone("checkpoint:...")`` reads ``mean``, ``std`` and
-``input_size`` from it.
+``input_size`` from it, and a compressed model's ``meta["compression"]`` says how to reshape the
+freshly built dense model (pruned channels, precision, int8 graph) before its weights load.
 
 ``bundle_to_dict`` / ``model_from_bundle`` work without paths so a Kedro dataset can reuse them;
 ``save_checkpoint_bundle`` / ``load_model_bundle`` add the file.
@@ -13,6 +14,7 @@ str-keyed dicts) and tensors.
 
 from __future__ import annotations
 
+import io
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -48,8 +50,20 @@ def model_from_bundle(bundle: Mapping[str, Any]) -> tuple[nn.Module, dict[str, A
         raise ValueError(f"not a model bundle: missing key(s) {', '.join(missing)} "
                          f"(expected {', '.join(BUNDLE_KEYS)})")
     model = build_from_spec(ModelSpec.from_dict(bundle["spec"]))
+    record = bundle["meta"].get("compression")
+    if record:  # pruned shapes, half precision, an int8 graph: see compression.steps.restore
+        from deepvision.compression.steps import restore
+
+        model = restore(model, record)
     model.load_state_dict(bundle["state_dict"], strict=True)
     return model, dict(bundle["meta"])
+
+
+def bundle_size_mb(model: nn.Module) -> float:
+    """Size in MiB of the bundle of ``model`` (with its ``meta``), serialised in memory."""
+    buffer = io.BytesIO()
+    torch.save(bundle_to_dict(model, getattr(model, "meta", None)), buffer)
+    return buffer.getbuffer().nbytes / 2**20
 
 
 def save_checkpoint_bundle(model: nn.Module, path: str | os.PathLike[str],

@@ -58,6 +58,12 @@ class DenseNet(nn.Module):
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(c, num_classes)
 
+    def stage_names(self) -> list[str]:
+        """Each dense block ends with its transition (the last with the final BN-ReLU)."""
+        ends = [i for i, m in enumerate(self.features)
+                if isinstance(m, nn.Sequential) or i == len(self.features) - 1]
+        return [f"features.{i}" for i in ends]
+
     def forward_features(self, x: Tensor) -> Tensor:
         return self.pool(self.features(x))
 

@@ -58,6 +58,9 @@ class PreActResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
+    def stage_names(self) -> list[str]:
+        return [f"stages.{i}" for i in range(len(self.stages))]
+
     def forward_features(self, x: Tensor) -> Tensor:
         return self.pool(self.post(self.stages(self.stem(x))))
 

@@ -192,6 +192,7 @@ def _find_head(model: nn.Module) -> tuple[str, int]:
 
 def _load_checkpoint(path: str) -> Backbone:
     model, meta = load_model_bundle(path)
+    model.meta = meta  # class names and statistics, for callers that take the model whole
     channels = model.spec.in_channels
     size = meta.get("input_size")
     head, num_features = _find_head(model)

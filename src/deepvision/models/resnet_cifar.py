@@ -78,6 +78,9 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(c_in, num_classes)
         _init_weights(self)
 
+    def stage_names(self) -> list[str]:
+        return [f"stages.{i}" for i in range(len(self.stages))]
+
     def forward_features(self, x: Tensor) -> Tensor:
         return self.pool(self.stages(self.stem(x)))
 

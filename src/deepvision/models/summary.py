@@ -30,10 +30,28 @@ def model_size_mb(model: nn.Module) -> float:
 
 def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
     """Multiply-accumulates of one forward pass on a single (C, H, W) input."""
+    return _count_flops(model, input_shape).get_total_flops() // 2
+
+
+def count_macs_by_layer(model: nn.Module, input_shape: Sequence[int]) -> dict[str, int]:
+    """Multiply-accumulates of one forward pass per leaf module, by its name in ``model``
+    (leaves that compute none, such as activations and norms, get 0)."""
+    model = getattr(model, "float_model", model)
+    counts = _count_flops(model, input_shape).get_flop_counts()
+    # FlopCounterMode names a module "<root class>.<name in the root>".
+    root = type(model).__name__
+    return {name: sum(counts.get(f"{root}.{name}", {}).values()) // 2
+            for name, m in model.named_modules() if name and not any(True for _ in m.children())}
+
+
+def _count_flops(model: nn.Module, input_shape: Sequence[int]) -> FlopCounterMode:
+    # A module that runs outside torch (an ONNX Runtime int8 graph) names the torch module it
+    # computes ``float_model``; its multiply-accumulates are that module's.
+    model = getattr(model, "float_model", model)
     x = _example_input(model, input_shape)
     with _eval_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)
-    return counter.get_total_flops() // 2
+    return counter
 
 
 def layer_summary(model: nn.Module, input_shape: Sequence[int]) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from deepvision.models.heads import NORM_LAYERS, find_head, set_submodule
 from deepvision.models.pretrained import load_backbone
 from deepvision.models.registry import register_model
+from deepvision.models.stages import stage_names, truncate
 
 
 class TransferModel(nn.Module):
@@ -61,30 +62,38 @@ class TransferModel(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
 
-    def stages(self) -> list[nn.Module]:
-        """The body's top-level parameterised blocks, input to output (for gradual unfreezing);
-        a single ``blocks``/``features`` container is opened one level."""
-        children = [m for m in self.body.children() if any(True for _ in m.parameters())]
-        expanded = []
-        for child in children:
-            inner = [m for m in child.children() if any(True for _ in m.parameters())]
-            opened = isinstance(child, nn.Sequential) and len(inner) > 2
-            expanded.extend(inner if opened else [child])
-        return expanded
+    def stage_names(self) -> list[str]:
+        """The backbone's own stage list (``models.stages``), as names inside this model."""
+        return [f"body.{name}" for name in stage_names(self.body)]
 
 
 @register_model(pretrained=True)
 def transfer(num_classes: int, in_channels: int = 3, backbone: str = "bundled:efficientnet_lite0",
              input_size: int | None = None, download: bool = False,
-             freeze_norm_stats: bool = False) -> TransferModel:
+             freeze_norm_stats: bool = False, stages: int | None = None) -> TransferModel:
     """Load ``backbone`` (see ``pretrained.load_backbone``) and give it a ``num_classes`` head;
-    ``input_size`` overrides the backbone's native resolution (smaller is faster)."""
+    ``input_size`` overrides the backbone's native resolution (smaller is faster); ``stages``
+    keeps only the backbone's first ``stages`` stages (a probe of an early stage as a model)."""
     loaded = load_backbone(backbone, allow_download=download)
     name, _ = find_head(loaded.model)
     set_submodule(loaded.model, name, nn.Identity())
     if in_channels not in (1, len(loaded.mean)):
         raise ValueError(f"backbone {backbone} takes {len(loaded.mean)} channels; data with "
                          f"{in_channels} channels cannot be adapted")
-    return TransferModel(loaded.model, loaded.num_features, num_classes, in_channels,
-                         input_size or loaded.input_size, loaded.mean, loaded.std,
-                         freeze_norm_stats)
+    model = TransferModel(loaded.model, loaded.num_features, num_classes, in_channels,
+                          input_size or loaded.input_size, loaded.mean, loaded.std,
+                          freeze_norm_stats)
+    if stages is not None:
+        truncate(model, stages)
+        model.head = nn.Linear(_feature_width(model), num_classes)
+    return model
+
+
+@torch.no_grad()
+def _feature_width(model: TransferModel) -> int:
+    """How many features the (cut) body gives, from one small forward pass in eval mode."""
+    was_training = model.training
+    size = model.input_size or 64
+    width = model.eval().features(torch.zeros(1, model.in_channels, size, size)).shape[1]
+    model.train(was_training)
+    return int(width)

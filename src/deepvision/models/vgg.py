@@ -47,6 +47,10 @@ class VGG(nn.Module):
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(width, num_classes)
 
+    def stage_names(self) -> list[str]:
+        """Each resolution ends with a max-pool."""
+        return [f"features.{i}" for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
+
     def forward_features(self, x: Tensor) -> Tensor:
         return self.pool(self.features(x))
 

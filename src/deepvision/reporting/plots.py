@@ -158,6 +158,21 @@ def pareto_figure(rows: Sequence[dict[str, Any]], x_key: str, y_key: str, label_
     return fig
 
 
+def compression_figure(rows: Sequence[dict[str, Any]], target: float = 0.9) -> Figure:
+    """Test accuracy against the challenge score per compression stage: the Pareto front, the
+    ``target`` accuracy line and the uncompressed model (the first row) marked."""
+    fig = pareto_figure(rows, "challenge_score", "test_accuracy", "stage",
+                        "challenge score (lower is better)", "test accuracy",
+                        title="Compression: accuracy vs challenge score")
+    ax = fig.axes[0]
+    ax.axhline(target, color="C3", linestyle="--", linewidth=1, label=f"{target:.0%} target")
+    if rows:
+        ax.scatter([rows[0]["challenge_score"]], [rows[0]["test_accuracy"]], marker="*", s=220,
+                   color="C1", zorder=4, label="uncompressed")
+    ax.legend(loc="lower right")
+    return fig
+
+
 class _PlainLogFormatter(Formatter):
     """Log-axis tick labels as plain numbers; minor ticks labelled more sparsely the more decades
     the axis spans (none beyond three), so labels never crowd yet a narrow axis still has some."""
@@ -202,3 +217,48 @@ def _ints(values: Sequence[int] | Tensor) -> list[int]:
 
 def _floats(values: Sequence[float] | Tensor) -> list[float]:
     return [float(v) for v in values]
+
+
+def stage_accuracy_figure(rows: Sequence[dict[str, Any]],
+                          title: str = "Linear probe accuracy by stage") -> Figure:
+    """Validation accuracy of a linear probe on each stage's pooled features (rows as returned
+    by ``StageProbes.rows``), the best stage marked; a note when there are no rows."""
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    if not rows:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no stage probes: run with fine_tune.mode: stage_probe",
+                ha="center", va="center")
+        return fig
+    stages = [int(r["stage"]) for r in rows]
+    accuracy = [float(r["val_accuracy"]) for r in rows]
+    ax.plot(stages, accuracy, "o-", color="C0", zorder=3)
+    best = [r for r in rows if r.get("best")]
+    ax.scatter([int(r["stage"]) for r in best], [float(r["val_accuracy"]) for r in best],
+               s=160, facecolors="none", edgecolors="C3", linewidths=2, label="best", zorder=4)
+    ax.set_xticks(stages, labels=[f"{r['stage']}\n{r['module'].split('.', 1)[-1]}\n"
+                                  f"{r['features']} ch" for r in rows], fontsize=8)
+    ax.set(xlabel="stage (module, feature width)", ylabel="validation accuracy", title=title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def heatmap_figure(values: Sequence[Sequence[float]], row_labels: Sequence[str],
+                   col_labels: Sequence[str], title: str, value_label: str,
+                   fmt: str = "{:.3f}", x_label: str = "", y_label: str = "") -> Figure:
+    """A rows × columns grid of numbers as a heat map, the number written in every cell."""
+    grid = np.asarray(values, dtype=float)
+    fig = Figure(figsize=(1.6 * len(col_labels) + 2.5, 0.8 * len(row_labels) + 1.8),
+                 layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    fig.colorbar(image, ax=ax, label=value_label)
+    ax.set_xticks(range(len(col_labels)), labels=col_labels)
+    ax.set_yticks(range(len(row_labels)), labels=row_labels)
+    middle = np.nanmean(grid) if np.isfinite(grid).any() else 0.0
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, fmt.format(v), ha="center", va="center",
+                color="black" if v > middle else "white")
+    ax.set(title=title, xlabel=x_label, ylabel=y_label)
+    return fig

@@ -75,3 +75,15 @@ def _format(value: Any, decimals: int) -> str:
 def _escape(text: str) -> str:
     # A "|" inside a cell would end the cell; a newline would end the row.
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def cheapest_within(rows: Sequence[dict[str, Any]], score_key: str, cost_keys: Sequence[str],
+                    tolerance: float) -> dict[str, Any]:
+    """The row with the lowest cost (``cost_keys`` compared in order) among those whose score is
+    within ``tolerance`` of the best score; NaN scores never qualify."""
+    scored = [r for r in rows if not math.isnan(float(r[score_key]))]
+    if not scored:
+        raise ValueError(f"no row has a {score_key}")
+    best = max(float(r[score_key]) for r in scored)
+    near = [r for r in scored if float(r[score_key]) >= best - tolerance - 1e-12]
+    return min(near, key=lambda r: tuple(float(r[k]) for k in cost_keys))

@@ -36,8 +36,14 @@ class PretrainConfig:
     knn_k: int = 20                     # monitor: neighbours voting per validation image
     knn_temperature: float = 0.07       # monitor: vote weight exp(cosine similarity / this)
     knn_bank_size: int | None = 5000    # monitor: training images in the labelled bank; null = all
-    train: dict[str, Any] = field(default_factory=dict)    # overrides of params:train
-    augment: dict[str, Any] = field(default_factory=dict)  # overrides of params:augment (views)
+    # overrides of params:train for the pretraining only
+    train: dict[str, Any] = field(default_factory=lambda: {
+        "epochs": 40, "batch_size": 256, "lr": 0.5, "weight_decay": 1.0e-5, "warmup_epochs": 1,
+        "monitor": "val_knn_accuracy"})
+    # overrides of params:augment for the two views (no mixup/cutmix)
+    augment: dict[str, Any] = field(default_factory=lambda: {
+        "crop_padding": 1, "rotate_degrees": 15.0, "translate": 0.1, "scale": [0.8, 1.1],
+        "color_jitter": 0.4, "erasing_prob": 0.25})
 
     def __post_init__(self) -> None:
         check_choice(self.method, METHODS, "pretrain.method")

@@ -47,9 +47,6 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # SQLite serialises writers; a worker waits this long for the lock instead of failing at once
 # (Python's default is 5 s, too short when several workers finish trials together).
 SQLITE_LOCK_TIMEOUT_S = 60
-# A trial whose process died (kill -9, OOM) stays RUNNING; without a heartbeat for two intervals
-# it is marked FAIL, so it neither blocks the budget nor counts as done.
-HEARTBEAT_S = 60
 
 
 def _ignore(*_: Any) -> None:
@@ -88,13 +85,15 @@ class TrialReporter:
                                      f"with value {value:.4g}")
 
     def epoch_end(self, record: dict[str, float], metric: str) -> None:
-        """``fit``'s ``on_epoch_end``: pass the record on, then report ``record[metric]``."""
-        if metric not in record:
+        """``fit``'s ``on_epoch_end``: pass the record on, then report ``record[metric]`` (a
+        ``val_`` metric only on the epochs ``train.val_every`` validates)."""
+        if metric not in record and not metric.startswith("val_"):
             raise KeyError(f"tune.metric={metric!r} is not in the epoch record (keys: "
-                           f"{', '.join(record)}); is there a validation split?")
+                           f"{', '.join(record)})")
         self.history.append(dict(record))
         self._callbacks.epoch_end(self.number, dict(record))
-        self.report(int(record["epoch"]), float(record[metric]))
+        if metric in record:
+            self.report(int(record["epoch"]), float(record[metric]))
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,8 @@ def run_search(cfg: TuneConfig, objective: Callable[[Params, TrialReporter], flo
 
 def open_study(cfg: TuneConfig) -> optuna.Study:
     """Create the study, or load it if the storage already has one of that name."""
-    study = optuna.create_study(study_name=cfg.study_name, storage=_storage(cfg.storage),
+    study = optuna.create_study(study_name=cfg.study_name,
+                                storage=_storage(cfg.storage, cfg.heartbeat_s),
                                 load_if_exists=True, direction=cfg.direction,
                                 pruner=_pruner(cfg))
     _check_same_objective(study, cfg)
@@ -198,22 +198,24 @@ def _count(study: optuna.Study, states: tuple[TrialState, ...], below: int | Non
     return sum(1 for t in trials if below is None or t.number < below)
 
 
-def _storage(url: str | None) -> optuna.storages.BaseStorage | None:
-    """An RDB storage with a heartbeat; SQLite files get their folder and a patient lock."""
+def _storage(url: str | None, heartbeat_s: float) -> optuna.storages.BaseStorage | None:
+    """An RDB storage with a heartbeat; SQLite files get their folder and a patient lock, server
+    databases a liveness check of pooled connections (they outlive a database restart)."""
     if url is None:
         return None
     parsed = sqlalchemy.engine.make_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
     if sqlite and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if sqlite else {}
+    kwargs = ({"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if sqlite
+              else {"pool_pre_ping": True})
     attempts = 5
     for attempt in range(1, attempts + 1):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, engine_kwargs=kwargs,
-                                                  heartbeat_interval=HEARTBEAT_S)
+                                                  heartbeat_interval=heartbeat_s)
         except sqlalchemy.exc.SQLAlchemyError:
             # Workers starting together on a new database race to create its tables ("table
             # already exists", seen in about half of such starts); the loser finds them on a
@@ -289,7 +291,7 @@ def make_training_objective(train_split: ImageSet, val_split: ImageSet, cfg: Tun
             # Divergence is an answer about these values, not a bug: prune and keep searching.
             log.warning("Trial %d diverged; pruning it: %s", reporter.number, e)
             raise optuna.TrialPruned(str(e)) from e
-        return best(r[cfg.metric] for r in result.history)
+        return best(r[cfg.metric] for r in result.history if cfg.metric in r)
 
     return objective
 

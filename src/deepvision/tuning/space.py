@@ -62,6 +62,7 @@ class TuneConfig:
     n_startup_trials: int = 5             # random trials before TPE; complete ones before pruning
     prune_after_epochs: int = 3           # median pruner: no pruning before this epoch
     epochs: int | None = 20               # per-trial train.epochs override; null = train.epochs
+    heartbeat_s: int = 60                 # a running trial's heartbeat; silent 2x this = FAIL
     space: dict[str, dict[str, Any]] = field(default_factory=_default_space)  # key → distribution
 
     def __post_init__(self) -> None:
@@ -76,6 +77,7 @@ class TuneConfig:
         check_choice(self.sampler, ("tpe", "random"), "tune.sampler")
         check_choice(self.pruner, ("median", "hyperband", "none"), "tune.pruner")
         check_range(self.n_startup_trials, "tune.n_startup_trials", 0)
+        check_range(self.heartbeat_s, "tune.heartbeat_s", 1)
         if self.epochs is not None:
             check_range(self.epochs, "tune.epochs", 1)
         object.__setattr__(self, "space", check_space(self.space))

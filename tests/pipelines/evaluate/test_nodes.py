@@ -6,8 +6,8 @@ import torch
 from deepvision.data import ImageSet
 from deepvision.evaluation import evaluate_predictions
 from deepvision.io import ModelDataset
+from deepvision.models.bundle import bundle_size_mb
 from deepvision.pipelines.evaluate.nodes import (
-    _checkpoint_mb,
     combine_metrics,
     confident_errors_plot,
     confusion_plot,
@@ -64,13 +64,16 @@ def test_predict_and_cost_leave_the_model_alone_and_report_every_number():
     train, _, test = tiny_splits()
     model = tiny_model(train).train()
     params = tiny_params()
-    logits = predict_test(model, test, params["train"])
+    logits = predict_test(model, test, params["train"], params["evaluate"])
     assert logits.shape == (len(test), 3) and model.training
     cost = measure_cost(model, test, params["train"], params["evaluate"])
     assert cost["throughput_batch_size"] == 8 and model.training
     assert all(cost[k] > 0 for k in ("latency_ms_batch1", "parameters", "macs", "checkpoint_mb"))
     metrics = combine_metrics(evaluate_predictions(logits, test.labels, CLASSES), cost, test)
     assert metrics["test_images"] == len(test) and metrics["macs"] == cost["macs"]
+    assert metrics["w"] == cost["parameters"] and metrics["q_w"] == 32 and metrics["p_u"] == 0
+    assert metrics["challenge_score"] == pytest.approx(
+        cost["parameters"] / 5.6e6 + cost["macs"] / 2.8e8)
 
 
 def test_checkpoint_size_is_the_size_of_the_saved_bundle(tmp_path):
@@ -78,5 +81,5 @@ def test_checkpoint_size_is_the_size_of_the_saved_bundle(tmp_path):
     model = tiny_model(train)
     dataset = ModelDataset(filepath=str(tmp_path / "model.pt"))
     dataset.save(model)
-    assert _checkpoint_mb(model) == pytest.approx((tmp_path / "model.pt").stat().st_size / 2**20,
+    assert bundle_size_mb(model) == pytest.approx((tmp_path / "model.pt").stat().st_size / 2**20,
                                                   rel=0.01)

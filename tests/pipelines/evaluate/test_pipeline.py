@@ -15,8 +15,9 @@ from tests.synthetic import CLASSES, tiny_model, tiny_params, tiny_splits
 QUALITY = {"test_accuracy", "test_loss", "top1_accuracy", "top5_accuracy", "macro_precision",
            "macro_recall", "macro_f1", "ece"}
 COST = {"latency_ms_batch1", "throughput_images_per_s", "throughput_batch_size", "parameters",
-        "macs", "size_mb", "checkpoint_mb", "onnx_latency_ms_batch1",
+        "macs", "size_mb", "checkpoint_mb", "inference_bf16", "onnx_latency_ms_batch1",
         "onnx_throughput_images_per_s"}
+SCORE = {"challenge_score", "p_s", "p_u", "q_w", "q_a", "w", "f", "weight_term", "mac_term"}
 
 
 def test_evaluate_pipeline_runs_on_an_in_memory_catalog(tmp_path):
@@ -32,7 +33,7 @@ def test_evaluate_pipeline_runs_on_an_in_memory_catalog(tmp_path):
     outputs = SequentialRunner().run(create_pipeline(), catalog)
 
     metrics = catalog.load("test_metrics")
-    assert set(metrics) == QUALITY | COST | {"test_images"}
+    assert set(metrics) == QUALITY | COST | SCORE | {"test_images"}
     assert 0 <= metrics["test_accuracy"] <= 1 and metrics["test_images"] == len(test)
     assert metrics["throughput_batch_size"] == 8 and metrics["checkpoint_mb"] > 0
     assert outputs["test_metrics_mlflow"].load()["test_accuracy"] == {

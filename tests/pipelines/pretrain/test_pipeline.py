@@ -9,7 +9,7 @@ import yaml
 from deepvision.data.imageset import ImageSet
 from deepvision.data.sources import SourceConfig, load_source
 from deepvision.data.split import SplitConfig, stratified_split
-from deepvision.hooks import pretrained_backbone
+from deepvision.io.paths import pretrained_backbone
 from deepvision.models import pretrained as weight_sources
 from deepvision.models.bundle import save_checkpoint_bundle
 from deepvision.pipelines import fine_tune, pretrain
@@ -70,6 +70,6 @@ def test_the_yaml_and_the_dataclass_share_their_defaults():
     block = yaml.safe_load((ROOT / "conf/base/parameters_pretrain.yml").read_text())["pretrain"]
     for f in dataclasses.fields(PretrainConfig):
         assert f.name in block, f"pretrain.{f.name} is missing from parameters_pretrain.yml"
-        if f.name not in ("train", "augment"):  # override blocks: {} in the dataclass
-            assert block[f.name] == f.default, f.name
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        assert block[f.name] == default, f"pretrain.{f.name}: the YAML and the dataclass differ"
     PretrainConfig(**block)

@@ -30,7 +30,7 @@ def study_catalog(architectures: list[str], tmp_path: Path) -> DataCatalog:
                         "params:study": {"architectures": architectures,
                                          "train": {"epochs": 1}},
                         "params:train": params["train"], "params:augment": params["augment"],
-                        "params:evaluate": params["evaluate"]}.items():
+                        "params:evaluate": params["evaluate"], "params:data": {}}.items():
         catalog[name] = value
     return catalog
 
@@ -63,7 +63,8 @@ def test_study_trains_every_architecture_and_reports_one_row_each(tmp_path):
 def test_each_architecture_is_a_namespace_on_the_shared_splits():
     pipe = create_pipeline(ARCHITECTURES)
     assert pipe.inputs() == {"train_split", "val_split", "test_split", "params:study",
-                             "params:train", "params:augment", "params:evaluate"}
+                             "params:train", "params:augment", "params:evaluate",
+                             "params:data"}
     namespaces = {n.namespace for n in pipe.nodes if n.namespace}
     assert namespaces == set(ARCHITECTURES)
     for arch in ARCHITECTURES:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepvision.config import check_range
+from deepvision.config import check_choice, check_range
+from deepvision.evaluation.tta import TTA_MODES
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class EvaluateConfig:
     repeats: int = 20                   # timed forward passes; the median is reported
     max_seconds: float = 0.25           # seconds; a timing phase stops early after this
     onnx: bool = True                   # also time the ONNX export in ONNX Runtime (CPU)
+    tta: str = "none"                   # test-time augmentation: none | flip | flip_translate
 
     def __post_init__(self) -> None:
         check_range(self.calibration_bins, "evaluate.calibration_bins", 1)
@@ -27,3 +29,4 @@ class EvaluateConfig:
         check_range(self.warmup, "evaluate.warmup", 0)
         check_range(self.repeats, "evaluate.repeats", 1)
         check_range(self.max_seconds, "evaluate.max_seconds", 0, low_open=True)
+        check_choice(self.tta, TTA_MODES, "evaluate.tta")

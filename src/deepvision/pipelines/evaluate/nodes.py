@@ -4,21 +4,25 @@ and figures computed from them."""
 from __future__ import annotations
 
 import copy
-import io
 from functools import partial
 from typing import Any
 
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from deepvision.compression.score import model_score
 from deepvision.data.imageset import ImageSet
 from deepvision.data.transforms import normalize
 from deepvision.engine import predict, resolve_device
 from deepvision.engine.device import set_threads
-from deepvision.evaluation import EvaluationResult, evaluate_predictions, inference_cost
-from deepvision.models.bundle import bundle_to_dict
+from deepvision.evaluation import (
+    EvaluationResult,
+    evaluate_predictions,
+    inference_cost,
+    with_tta,
+)
+from deepvision.models.bundle import bundle_size_mb
 from deepvision.pipelines.metrics import as_metrics
 from deepvision.pipelines.params import parse_evaluate, parse_train
 from deepvision.reporting.plots import (
@@ -29,14 +33,16 @@ from deepvision.reporting.plots import (
 from deepvision.serving import export_onnx, onnx_cost
 
 
-def predict_test(trained_model: nn.Module, test_split: ImageSet,
-                 train: dict[str, Any]) -> Tensor:
-    """Logits of the test images, normalised with the statistics the model was trained on."""
-    cfg = parse_train(train)
+def predict_test(trained_model: nn.Module, test_split: ImageSet, train: dict[str, Any],
+                 evaluate: dict[str, Any]) -> Tensor:
+    """Logits of the test images, normalised with the statistics the model was trained on,
+    averaged over ``evaluate.tta``'s views."""
+    cfg, tta = parse_train(train), parse_evaluate(evaluate).tta
     set_threads(cfg.threads)  # as in training: on busy cores, extra threads are far slower
     meta = trained_model.meta
     # predict() moves the model to the device and sets eval mode in place: work on a copy.
-    return predict(copy.deepcopy(trained_model), test_split.images, cfg.eval_batch_size,
+    return predict(with_tta(copy.deepcopy(trained_model), tta), test_split.images,
+                   cfg.eval_batch_size,
                    partial(normalize, mean=meta["mean"], std=meta["std"]),
                    resolve_device(cfg.device), cfg.precision, cfg.channels_last)
 
@@ -55,7 +61,8 @@ def evaluate_test(test_logits: Tensor, test_split: ImageSet, trained_model: nn.M
 
 def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str, Any],
                  evaluate: dict[str, Any]) -> dict[str, float]:
-    """Latency at batch 1, throughput, parameters, MACs, in-memory and checkpoint size (MB)."""
+    """Latency at batch 1, throughput, parameters, MACs, in-memory and checkpoint size (MB), and
+    the course's challenge score with its parts (``challenge_score``, ``p_s``, ``q_w``, ...)."""
     cfg, train_cfg = parse_evaluate(evaluate), parse_train(train)
     # Timed with training's thread count: more threads than free cores can make batch-1
     # latency orders of magnitude worse (README, "Benchmarks").
@@ -64,19 +71,13 @@ def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str
                           resolve_device(train_cfg.device),
                           batch_sizes=(1, cfg.throughput_batch_size), warmup=cfg.warmup,
                           repeats=cfg.repeats, channels_last=train_cfg.channels_last,
-                          max_seconds=cfg.max_seconds)
+                          max_seconds=cfg.max_seconds, precision=train_cfg.precision)
     if cfg.onnx:  # the graph `kedro run --pipelines export` writes, beside eager PyTorch
         cost |= onnx_cost(export_onnx(trained_model), (test_split.channels, *test_split.image_size),
                           (1, cfg.throughput_batch_size), cfg.warmup, cfg.repeats,
                           cfg.max_seconds, threads=train_cfg.threads or 0)
-    return {**cost, "checkpoint_mb": _checkpoint_mb(trained_model)}
-
-
-def _checkpoint_mb(model: nn.Module) -> float:
-    """Size in MiB of the bundle ``ModelDataset`` writes for ``model`` (serialised in memory)."""
-    buffer = io.BytesIO()
-    torch.save(bundle_to_dict(model, getattr(model, "meta", None)), buffer)
-    return buffer.getbuffer().nbytes / 2**20
+    score = model_score(trained_model, (test_split.channels, *test_split.image_size))
+    return {**cost, "checkpoint_mb": bundle_size_mb(trained_model), **score.as_metrics()}
 
 
 def combine_metrics(evaluation: EvaluationResult, inference_cost: dict[str, float],

@@ -25,8 +25,8 @@ def metrics_pipeline(train: str = "params:train") -> Pipeline:
     """``trained_model`` → ``evaluation`` and ``test_metrics``; ``train`` names the input holding
     the training parameters (device, eval batch size, precision), so the study can pass its own."""
     return Pipeline([
-        Node(predict_test, inputs=["trained_model", "test_split", train], outputs="test_logits",
-             name="predict_test"),
+        Node(predict_test, inputs=["trained_model", "test_split", train, "params:evaluate"],
+             outputs="test_logits", name="predict_test"),
         Node(evaluate_test,
              inputs=["test_logits", "test_split", "trained_model", "params:evaluate"],
              outputs="evaluation", name="evaluate_test"),

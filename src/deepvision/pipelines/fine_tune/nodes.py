@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 from torch import nn
 
 from deepvision.data.imageset import ImageSet
@@ -16,6 +17,9 @@ from deepvision.engine.finetune import train_variant
 from deepvision.models.registry import create_model
 from deepvision.pipelines.metrics import as_curves, as_metrics
 from deepvision.pipelines.params import parse_augment, parse_fine_tune, parse_model, parse_train
+from deepvision.reporting.plots import stage_accuracy_figure
+
+STAGE_COLUMNS = ["stage", "module", "features", "val_accuracy", "train_seconds", "best"]
 
 
 def select_labels(train_split: ImageSet, fine_tune: dict[str, Any]) -> ImageSet:
@@ -35,13 +39,15 @@ def _train(variant: str, labelled: ImageSet, val: ImageSet, fine_tune: dict, tra
         net = create_model("transfer", labelled.num_classes, labelled.channels,
                            backbone=ft.backbone, input_size=ft.input_size, download=ft.download)
         mean, std = (0.0,) * labelled.channels, (1.0,) * labelled.channels
-    result = train_variant(variant, net, (labelled.images, labelled.labels),
+    result, stages = train_variant(variant, net, (labelled.images, labelled.labels),
                            (val.images, val.labels), ft, cfg,
                            build_augment(aug, mean, std, num_classes=labelled.num_classes),
                            partial(normalize, mean=mean, std=std))
     result.model.meta = labelled.model_meta(mean, std)
+    trainable = sum(p.numel() for p in result.model.parameters() if p.requires_grad)
     return result.model, {"variant": variant, "best_epoch": result.best_epoch,
-                          "train_seconds": result.train_seconds, "history": result.history}
+                          "train_seconds": result.train_seconds, "history": result.history,
+                          "trainable_parameters": trainable, "stages": stages}
 
 
 def train_scratch(labelled_train_split: ImageSet, val_split: ImageSet, fine_tune: dict,
@@ -78,13 +84,19 @@ def compare_variants(test_split: ImageSet, labelled_train_split: ImageSet, train
     return pd.DataFrame(rows), metrics, curves
 
 
+def stage_probe_report(fine_tune_fine_tune_history: dict[str, Any]) -> tuple[pd.DataFrame, Figure]:
+    """With ``fine_tune.mode: stage_probe``, the validation accuracy of a linear probe of every
+    stage as a table and a plot (an empty table and a note otherwise)."""
+    rows = fine_tune_fine_tune_history["stages"]
+    return pd.DataFrame(rows, columns=STAGE_COLUMNS), stage_accuracy_figure(rows)
+
+
 def _variant_row(model: nn.Module, history: dict[str, Any], test: ImageSet, cfg: Any) -> dict:
     meta, variant = model.meta, history["variant"]
     scores = evaluate(model, test.images, test.labels, cfg,
                       partial(normalize, mean=meta["mean"], std=meta["std"]),
                       resolve_device(cfg.device))
-    trainable = sum(p.numel() for n, p in model.named_parameters()
-                    if variant != "linear_probe" or n.startswith("head."))
     return {"variant": variant, "test_accuracy": scores["accuracy"], "test_loss": scores["loss"],
-            "trainable_parameters": trainable, "train_seconds": history["train_seconds"],
+            "trainable_parameters": history["trainable_parameters"],
+            "train_seconds": history["train_seconds"],
             "best_epoch": history["best_epoch"]}

@@ -1,10 +1,12 @@
-"""Wiring of the ``fine_tune`` pipeline: labels → three variants → one comparison."""
+"""Wiring of the ``fine_tune`` pipeline: labels → three variants → one comparison (and, with
+``mode: stage_probe``, the accuracy of every stage)."""
 
 from kedro.pipeline import Node, Pipeline
 
 from deepvision.pipelines.fine_tune.nodes import (
     compare_variants,
     select_labels,
+    stage_probe_report,
     train_fine_tuned,
     train_linear_probe,
     train_scratch,
@@ -28,4 +30,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              inputs=["test_split", "labelled_train_split", "params:train", *outputs],
              outputs=["fine_tune_comparison", "fine_tune_metrics", "fine_tune_curves"],
              name="compare_variants"),
+        Node(stage_probe_report, inputs="fine_tune_fine_tune_history",
+             outputs=["fine_tune_stage_probes", "fine_tune_stage_plot"],
+             name="stage_probe_report"),
     ], tags=["fine_tune"])

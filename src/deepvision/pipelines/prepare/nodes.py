@@ -24,6 +24,7 @@ def split_dataset(raw_images: ImageSet, raw_test_images: ImageSet, split: dict[s
 def preview_augmentation(train_split: ImageSet, augment: dict[str, Any]) -> Figure:
     """Originals above augmented versions, so a user sees what the policy does."""
     policy = build_augment(parse_augment(augment), train_split.mean, train_split.std)
-    grid = augmentation_preview(train_split.images[:8], policy,
+    first = train_split.subset(torch.arange(min(8, len(train_split))))  # also from shards
+    grid = augmentation_preview(first.images, policy,
                                 generator=torch.Generator().manual_seed(0))
     return image_grid_figure(grid, "Augmentation preview: originals (top row) and augmented")

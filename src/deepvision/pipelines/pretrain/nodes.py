@@ -34,14 +34,19 @@ def pretrain_backbone(train_split: ImageSet, val_split: ImageSet, pretrain: dict
         cfg, train_cfg, views, partial(normalize, mean=mean, std=std),
         fingerprint={"model": net.spec.to_dict(), "pretrain": pretrain, "augment": augment,
                      "data": [len(train_split), len(val_split), train_split.image_size]})
-    height, width = train_split.image_size
-    backbone.meta = {"mean": list(mean), "std": list(std), "image_size": [height, width],
-                     "input_size": height if height == width else None,
-                     "class_names": list(train_split.class_names),
-                     "pretrained_with": cfg.method}
+    backbone.meta = _backbone_meta(train_split, cfg.method)
     return backbone, {"best_epoch": result.best_epoch, f"best_{train_cfg.monitor}":
                       result.best_metric, "train_seconds": result.train_seconds,
                       "epochs_run": len(result.history), "history": result.history}
+
+
+def _backbone_meta(train_split: ImageSet, method: str) -> dict[str, Any]:
+    # What load_backbone("checkpoint:…") reads: the statistics the backbone was trained with and
+    # its input size, so fine_tune feeds it as it was pretrained.
+    height, width = train_split.image_size
+    return {"mean": list(train_split.mean), "std": list(train_split.std),
+            "image_size": [height, width], "input_size": height if height == width else None,
+            "class_names": list(train_split.class_names), "pretrained_with": method}
 
 
 def pretraining_metrics(pretraining_history: dict[str, Any]) -> tuple[dict, dict]:

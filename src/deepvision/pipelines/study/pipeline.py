@@ -57,7 +57,7 @@ def architecture_pipeline(architecture: str, registered: Sequence[str]) -> Pipel
         Node(build_model, inputs=["train_split", "model_params"],
              outputs=["initial_model", "model_card"], name="build_model"),
         Node(train_model, inputs=["initial_model", "train_split", "val_split", "train_params",
-                                  "params:augment"],
+                                  "params:augment", "params:data"],
              outputs=["trained_model", "training_history"], name="train_model"),
         metrics_pipeline(train="train_params"),
         Node(study_row, inputs=["model_params", "training_history", "test_metrics"],
@@ -72,7 +72,7 @@ def create_pipeline(architectures: Sequence[str] | None = None, **kwargs) -> Pip
     names = list(configured_architectures() if architectures is None else architectures)
     # Each namespace hands its summaries out under plain names, which the report nodes gather.
     per_architecture = [pipeline(architecture_pipeline(a, names), namespace=a, inputs=SPLITS,
-                                 parameters={"study", "train", "augment", "evaluate"},
+                                 parameters={"study", "train", "augment", "evaluate", "data"},
                                  outputs={"study_row": f"study_row_{a}",
                                           "child_run": f"child_run_{a}"})
                         for a in names]
