@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import pretrain
+from benchmarks import pretrain, serving
 from benchmarks.compression import distill_factorize_suite, int8_suite, pruning_suite
 from benchmarks.data_layer import bench_augment, bench_folder_ingest
 from benchmarks.precision import compare_precision
@@ -43,6 +43,8 @@ def run(only: set[str] | None = None) -> dict[str, list[dict]]:
         "pruning": pruning_suite,
         "distill_factorize": distill_factorize_suite,
         "pretrain": lambda: [pretrain.compare()],
+        "predict": lambda: [serving.bench_predict()],
+        "onnx": lambda: [serving.bench_onnx("resnet20"), serving.bench_onnx("lenet5")],
     }
     return {name: fn() for name, fn in suites.items() if only is None or name in only}
 

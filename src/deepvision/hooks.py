@@ -151,7 +151,9 @@ class MlflowArtifactsHook:
         from deepvision.tracking.artifacts import log_saved_dataset
 
         if self._catalog is not None:
-            log_saved_dataset(self._catalog.get(dataset_name), data)
+            train = (self._catalog.load("params:train") if "params:train" in self._catalog
+                     else None) or {}
+            log_saved_dataset(self._catalog.get(dataset_name), data, train.get("register_as"))
 
 
 class LineageHook:
@@ -206,13 +208,45 @@ class LineageHook:
 
 
 class MlflowWeightSourceHook:
-    """Makes ``mlflow:<uri>`` a weight source (``tracking.weight_source``)."""
+    """Makes ``runs:/``, ``models:/`` and ``mlflow:`` URIs weight and model sources
+    (``tracking.weight_source``)."""
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         from deepvision.tracking import weight_source
 
         weight_source.register()
+
+
+class CatalogModelHook:
+    """``predict.model: ""`` is the newest ``trained_model`` of the catalog, and a Kedro version
+    string (``2026-12-02T01.02.03.456Z``) that version of it."""
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        from functools import partial
+
+        from deepvision.serving import register_model_source
+        from deepvision.serving.reference import CATALOG
+
+        register_model_source(CATALOG, partial(catalog_model, catalog))
+
+
+def catalog_model(catalog: Any, version: str) -> Any:
+    """``trained_model`` at ``version`` ("" the newest) as its catalog entry loads it."""
+    from kedro.io import DatasetError, Version
+
+    from deepvision.io import ModelDataset
+
+    dataset = catalog.get("trained_model")
+    if version:
+        dataset = ModelDataset(filepath=str(dataset._filepath), version=Version(version, None))
+    try:
+        return dataset.load()
+    except DatasetError as e:
+        raise FileNotFoundError(f"no trained_model {version or 'yet'} in the catalog ({e}); train "
+                                "one with `kedro run` or set predict.model to a file or URI"
+                                ) from None
 
 
 class PretrainedWeightSourceHook:

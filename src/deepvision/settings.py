@@ -7,6 +7,7 @@ from omegaconf.resolvers import oc
 
 from deepvision.console import silence_dependency_warnings
 from deepvision.hooks import (
+    CatalogModelHook,
     LineageHook,
     LostServerHook,
     MissingInputsHook,
@@ -23,7 +24,7 @@ silence_dependency_warnings()
 
 HOOKS = (ValidateParamsHook(), MissingInputsHook(), RunLifecycleHook(), LineageHook(),
          MlflowArtifactsHook(), MlflowWeightSourceHook(), PretrainedWeightSourceHook(),
-         RunSummaryHook(), TorchrunRankHook(), LostServerHook())
+         RunSummaryHook(), TorchrunRankHook(), LostServerHook(), CatalogModelHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

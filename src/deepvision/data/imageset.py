@@ -60,9 +60,12 @@ class ImageSet:
     def model_meta(self, mean: tuple[float, ...] | None = None,
                    std: tuple[float, ...] | None = None) -> dict[str, Any]:
         """What a model trained on this set needs to label new images (its bundle's ``meta``):
-        class names, the input normalisation (this set's statistics unless given) and size."""
-        return {"class_names": list(self.class_names), "mean": list(mean or self.mean),
-                "std": list(std or self.std), "image_size": list(self.image_size)}
+        class names, the input normalisation (this set's statistics unless given), size and
+        resize rule (``deepvision.serving.Preprocessing`` reads it back)."""
+        from deepvision.serving.preprocess import preprocessing_meta  # serving imports data
+
+        return preprocessing_meta(self.class_names, self.image_size, mean or self.mean,
+                                  std or self.std)
 
     def class_counts(self) -> dict[str, int]:
         counts = torch.bincount(self.labels, minlength=self.num_classes).tolist()

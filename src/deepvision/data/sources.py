@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import torch
@@ -251,7 +251,7 @@ def _rel(path: Path, root: Path) -> str:
 
 # --- image folders: decoding (runs in worker processes) -------------------------------------------
 
-class _Decoded(NamedTuple):
+class Decoded(NamedTuple):
     array: np.ndarray | None  # H×W (grayscale-like) or H×W×3 uint8, already resized
     mode: str
     size: tuple[int, int]  # original width, height
@@ -263,7 +263,7 @@ class _File(NamedTuple):
     split: str
     label: int
     path: Path
-    decoded: _Decoded | None = None
+    decoded: Decoded | None = None
 
 
 def _set_pil_limits(max_pixels: int) -> None:
@@ -273,7 +273,7 @@ def _set_pil_limits(max_pixels: int) -> None:
 
 
 @contextmanager
-def _pil_limits(max_pixels: int) -> Iterator[None]:
+def pil_limits(max_pixels: int) -> Iterator[None]:
     """The worker limits, applied in this process and restored afterwards."""
     previous = Image.MAX_IMAGE_PIXELS
     with warnings.catch_warnings():
@@ -284,32 +284,39 @@ def _pil_limits(max_pixels: int) -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = previous
 
 
-def _decode(path: str, image_size: int | None) -> _Decoded:
+def decode_image(source: str | os.PathLike[str] | BinaryIO,
+                 size: tuple[int, int] | None = None) -> Decoded:
+    """Decode one image file (a path or an open binary file) the way ingest does: fully (a
+    truncated file fails here), grey-like modes to H×W and the rest to H×W×3 uint8, resized to
+    ``size`` = (height, width) with PIL's bilinear filter (aspect ratio not kept). A refused file
+    gives ``array=None`` and the reason; apply the decompression-bomb limit with ``pil_limits``."""
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             im.load()  # decodes everything: a truncated file fails here, not later
-            mode, size = im.mode, im.size
+            mode, original = im.mode, im.size
             array = _to_array(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        w, h = _header_size(path)
-        return _Decoded(None, "", (w, h), f"decompression bomb: {w}×{h} pixels over the limit "
-                                          f"of {Image.MAX_IMAGE_PIXELS} (ingest.max_image_pixels)")
+        w, h = _header_size(source)
+        return Decoded(None, "", (w, h), f"decompression bomb: {w}×{h} pixels over the limit "
+                                          f"of {Image.MAX_IMAGE_PIXELS} (max_image_pixels)")
     except UnidentifiedImageError:
-        return _Decoded(None, "", (0, 0), "not a readable image (PIL cannot identify it)")
+        return Decoded(None, "", (0, 0), "not a readable image (PIL cannot identify it)")
     except Exception as e:  # any decoder failure (OSError, SyntaxError, ...): skip, say why
         kind = "truncated" if "truncated" in str(e).lower() else "cannot decode"
-        return _Decoded(None, "", (0, 0), f"{kind}: {type(e).__name__}: {e}")
-    if image_size and size != (image_size, image_size):
-        resized = Image.fromarray(array).resize((image_size, image_size), Image.Resampling.BILINEAR)
+        return Decoded(None, "", (0, 0), f"{kind}: {type(e).__name__}: {e}")
+    if size and original != (size[1], size[0]):
+        resized = Image.fromarray(array).resize((size[1], size[0]), Image.Resampling.BILINEAR)
         array = np.asarray(resized)
-    return _Decoded(array, mode, size, None)
+    return Decoded(array, mode, original, None)
 
 
-def _header_size(path: str) -> tuple[int, int]:
+def _header_size(source: str | os.PathLike[str] | BinaryIO) -> tuple[int, int]:
     """Width and height from the header alone (nothing is decompressed), for the refusal message."""
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    if hasattr(source, "seek"):
+        source.seek(0)
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             return im.size
     finally:
         Image.MAX_IMAGE_PIXELS = limit
@@ -340,17 +347,26 @@ def _on_white(array: np.ndarray) -> np.ndarray:
     return out[..., 0] if out.shape[-1] == 1 else out
 
 
-def _decode_all(paths: list[Path], cfg: SourceConfig) -> list[_Decoded]:
-    decode = partial(_decode, image_size=cfg.image_size)
+def decode_files(paths: list[Path], size: tuple[int, int] | None, max_pixels: int,
+                 workers: int = 1) -> list[Decoded]:
+    """``decode_image`` on every path (in ``workers`` processes for many files), bombs refused."""
+    decode = partial(decode_image, size=size)
     names = [str(p) for p in paths]
-    if cfg.workers == 1 or len(names) < _POOL_MIN_FILES:
-        with _pil_limits(cfg.max_image_pixels):
+    if workers == 1 or len(names) < _POOL_MIN_FILES:
+        with pil_limits(max_pixels):
             return [decode(n) for n in names]
     # Few large chunks: per-task overhead dominates when images are small.
-    chunksize = max(1, math.ceil(len(names) / (cfg.workers * 4)))
-    with ProcessPoolExecutor(cfg.workers, initializer=_set_pil_limits,
-                             initargs=(cfg.max_image_pixels,)) as pool:
+    chunksize = max(1, math.ceil(len(names) / (workers * 4)))
+    with ProcessPoolExecutor(workers, initializer=_set_pil_limits,
+                             initargs=(max_pixels,)) as pool:
         return list(pool.map(decode, names, chunksize=chunksize))
+
+
+def list_image_files(root: Path) -> tuple[list[Path], list[dict[str, str]]]:
+    """Image files under ``root`` (recursively, sorted, hidden ones ignored) and the files passed
+    over (``{"path", "reason"}``, paths relative to ``root``)."""
+    scan = _Scan()
+    return _image_files(root, root, scan), scan.skipped
 
 
 # --- image folders: assembling --------------------------------------------------------------------
@@ -362,8 +378,9 @@ def _load_folder(cfg: SourceConfig) -> tuple[ImageSet, ImageSet | None, dict]:
     label = {name: i for i, name in enumerate(classes)}
     files = [_File(split, label[c], p) for split, by_class in scan.files.items()
              for c, paths in by_class.items() for p in paths]
-    decoded = [f._replace(decoded=d)
-               for f, d in zip(files, _decode_all([f.path for f in files], cfg), strict=True)]
+    size = (cfg.image_size, cfg.image_size) if cfg.image_size else None
+    found = decode_files([f.path for f in files], size, cfg.max_image_pixels, cfg.workers)
+    decoded = [f._replace(decoded=d) for f, d in zip(files, found, strict=True)]
     scan.skipped += [{"path": _rel(f.path, root), "reason": f.decoded.reason}
                      for f in decoded if f.decoded.reason]
     good = [f for f in decoded if not f.decoded.reason]

@@ -68,6 +68,7 @@ class TrainConfig:
     run_name: str = "train"               # checkpoint file name inside checkpoint_dir
     resume: bool = False                  # continue from checkpoint_dir/run_name.pt
     progress: str = "auto"                # auto (TTY bar, else a line per epoch) | bar | line | off
+    register_as: str | None = None        # MLflow registry name for the run's inference model
 
     def __post_init__(self) -> None:
         if self.schedule in SCHEDULE_ALIASES:

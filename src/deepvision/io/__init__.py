@@ -2,6 +2,12 @@
 (MLflow datasets live in ``deepvision.tracking``.)"""
 
 from deepvision.io.shards import ShardsDataset
-from deepvision.io.torch_datasets import ImageSetDataset, ModelBundlesDataset, ModelDataset
+from deepvision.io.torch_datasets import (
+    ImageSetDataset,
+    ModelBundlesDataset,
+    ModelDataset,
+    OnnxModelDataset,
+)
 
-__all__ = ["ImageSetDataset", "ModelBundlesDataset", "ModelDataset", "ShardsDataset"]
+__all__ = ["ImageSetDataset", "ModelBundlesDataset", "ModelDataset", "OnnxModelDataset",
+           "ShardsDataset"]

@@ -23,8 +23,9 @@ from deepvision.data.imageset import ImageSet
 from deepvision.models.bundle import bundle_to_dict, model_from_bundle
 
 
-class _TorchFileDataset(AbstractVersionedDataset):
-    """A versioned file holding one ``torch.save``-d dict of tensors and plain data."""
+class _BinaryFileDataset(AbstractVersionedDataset):
+    """A versioned file on any fsspec filesystem, written whole from the bytes ``_to_bytes``
+    makes and read back through ``_from_bytes``."""
 
     def __init__(self, *, filepath: str, version: Version | None = None,
                  credentials: dict[str, Any] | None = None, fs_args: dict[str, Any] | None = None,
@@ -39,24 +40,22 @@ class _TorchFileDataset(AbstractVersionedDataset):
         super().__init__(filepath=PurePosixPath(path), version=version,
                          exists_function=self._fs.exists, glob_function=self._fs.glob)
 
-    def _encode(self, data: Any) -> dict[str, Any]:
+    def _to_bytes(self, data: Any) -> bytes:
         raise NotImplementedError
 
-    def _decode(self, payload: dict[str, Any]) -> Any:
+    def _from_bytes(self, data: bytes) -> Any:
         raise NotImplementedError
 
     def load(self) -> Any:
         path = get_filepath_str(self._get_load_path(), self._protocol)
         with self._fs.open(path, "rb") as f:
-            payload = torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
-        return self._decode(payload)
+            return self._from_bytes(f.read())
 
     def save(self, data: Any) -> None:
         path = get_filepath_str(self._get_save_path(), self._protocol)
-        buffer = io.BytesIO()
-        torch.save(self._encode(data), buffer)
+        payload = self._to_bytes(data)
         with self._fs.open(path, "wb") as f:
-            f.write(buffer.getvalue())
+            f.write(payload)
         self._invalidate_cache()
 
     def _exists(self) -> bool:
@@ -75,6 +74,35 @@ class _TorchFileDataset(AbstractVersionedDataset):
 
     def _invalidate_cache(self) -> None:
         self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))
+
+
+class _TorchFileDataset(_BinaryFileDataset):
+    """A versioned file holding one ``torch.save``-d dict of tensors and plain data."""
+
+    def _encode(self, data: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _decode(self, payload: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _to_bytes(self, data: Any) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(self._encode(data), buffer)
+        return buffer.getvalue()
+
+    def _from_bytes(self, data: bytes) -> Any:
+        return self._decode(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+
+
+class OnnxModelDataset(_BinaryFileDataset):
+    """An ONNX model as the serialised bytes ``deepvision.serving.export_onnx`` returns (load it
+    with ``onnxruntime.InferenceSession(data)``); nothing is executed on load."""
+
+    def _to_bytes(self, data: bytes) -> bytes:
+        return bytes(data)
+
+    def _from_bytes(self, data: bytes) -> bytes:
+        return data
 
 
 class ImageSetDataset(_TorchFileDataset):

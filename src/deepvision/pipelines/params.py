@@ -19,6 +19,7 @@ from deepvision.data.transforms import AugmentConfig
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.finetune import FineTuneConfig
 from deepvision.models.registry import ModelConfig
+from deepvision.serving import ExportConfig, PredictConfig
 from deepvision.ssl.pretrain import PretrainConfig
 from deepvision.tuning import TuneConfig
 
@@ -32,6 +33,8 @@ parse_data = partial(from_dict, DataConfig, key="data")
 parse_fine_tune = partial(from_dict, FineTuneConfig, key="fine_tune")
 parse_compress = partial(from_dict, CompressConfig, key="compress")
 parse_pretrain = partial(from_dict, PretrainConfig, key="pretrain")
+parse_predict = partial(from_dict, PredictConfig, key="predict")
+parse_export = partial(from_dict, ExportConfig, key="export")
 
 
 def parse_tune(tune: dict[str, Any]) -> TuneConfig:
@@ -81,5 +84,7 @@ PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "tune": parse_tune,
     "compress": parse_compress,
     "pretrain": parse_pretrain,
+    "predict": parse_predict,
+    "export": parse_export,
     "transfer_map": parse_transfer_map,
 }

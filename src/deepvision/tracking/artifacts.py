@@ -2,7 +2,8 @@
 PyTorch flavour.
 
 A catalog entry opts in with ``metadata: {mlflow: {artifact_path: X}}`` (and
-``log_model: pytorch`` for a model). kedro-mlflow's ``MlflowArtifactDataset`` does the same by
+``log_model: inference`` for a model: the pyfunc of ``tracking.inference_model``; ``pytorch``
+logs MLflow's PyTorch flavour instead). kedro-mlflow's ``MlflowArtifactDataset`` does the same by
 wrapping the dataset, but with Kedro 1.7 a wrapped *versioned* dataset gets its own save
 timestamp, which the catalog refuses (``VersionAlreadyExistsError``). Logging after the save
 keeps Kedro's versioning untouched.
@@ -20,15 +21,20 @@ from mlflow.models import infer_signature
 from deepvision.io.paths import saved_path
 
 
-def log_saved_dataset(dataset: Any, data: Any) -> None:
+def log_saved_dataset(dataset: Any, data: Any, register_as: str | None = None) -> None:
     """Log the file ``dataset`` has just written, if its metadata asks for it and a run is
-    active; a model marked ``log_model: pytorch`` is also logged as an MLflow model."""
+    active; a model marked ``log_model`` is also logged as an MLflow model (and registered as
+    ``register_as`` when given)."""
     options = (getattr(dataset, "metadata", None) or {}).get("mlflow") or {}
     if "artifact_path" not in options or mlflow.active_run() is None:
         return
     mlflow.log_artifact(str(saved_path(dataset)), artifact_path=options["artifact_path"])
     if options.get("log_model") == "pytorch":
         log_pytorch_model(data, options["artifact_path"])
+    elif options.get("log_model") == "inference":
+        from deepvision.tracking.inference_model import log_inference_model
+
+        log_inference_model(data, register_as)
 
 
 def log_pytorch_model(model: Any, folder: str) -> None:

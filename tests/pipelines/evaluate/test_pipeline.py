@@ -15,7 +15,8 @@ from tests.synthetic import CLASSES, tiny_model, tiny_params, tiny_splits
 QUALITY = {"test_accuracy", "test_loss", "top1_accuracy", "top5_accuracy", "macro_precision",
            "macro_recall", "macro_f1", "ece"}
 COST = {"latency_ms_batch1", "throughput_images_per_s", "throughput_batch_size", "parameters",
-        "macs", "size_mb", "checkpoint_mb", "inference_bf16"}
+        "macs", "size_mb", "checkpoint_mb", "inference_bf16", "onnx_latency_ms_batch1",
+        "onnx_throughput_images_per_s"}
 SCORE = {"challenge_score", "p_s", "p_u", "q_w", "q_a", "w", "f", "weight_term", "mac_term"}
 
 

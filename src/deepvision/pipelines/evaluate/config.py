@@ -19,6 +19,7 @@ class EvaluateConfig:
     warmup: int = 5                     # untimed forward passes before timing
     repeats: int = 20                   # timed forward passes; the median is reported
     max_seconds: float = 0.25           # seconds; a timing phase stops early after this
+    onnx: bool = True                   # also time the ONNX export in ONNX Runtime (CPU)
     tta: str = "none"                   # test-time augmentation: none | flip | flip_translate
 
     def __post_init__(self) -> None:

@@ -30,6 +30,7 @@ from deepvision.reporting.plots import (
     confusion_matrix_figure,
     reliability_figure,
 )
+from deepvision.serving import export_onnx, onnx_cost
 
 
 def predict_test(trained_model: nn.Module, test_split: ImageSet, train: dict[str, Any],
@@ -71,6 +72,10 @@ def measure_cost(trained_model: nn.Module, test_split: ImageSet, train: dict[str
                           batch_sizes=(1, cfg.throughput_batch_size), warmup=cfg.warmup,
                           repeats=cfg.repeats, channels_last=train_cfg.channels_last,
                           max_seconds=cfg.max_seconds, precision=train_cfg.precision)
+    if cfg.onnx:  # the graph `kedro run --pipelines export` writes, beside eager PyTorch
+        cost |= onnx_cost(export_onnx(trained_model), (test_split.channels, *test_split.image_size),
+                          (1, cfg.throughput_batch_size), cfg.warmup, cfg.repeats,
+                          cfg.max_seconds, threads=train_cfg.threads or 0)
     score = model_score(trained_model, (test_split.channels, *test_split.image_size))
     return {**cost, "checkpoint_mb": bundle_size_mb(trained_model), **score.as_metrics()}
 
