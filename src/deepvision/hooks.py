@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
 from deepvision.io.memory import MemoryOnSave
-from deepvision.io.paths import saved_path
+from deepvision.io.paths import filepath, pretrained_backbone, saved_path
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +239,7 @@ def catalog_model(catalog: Any, version: str) -> Any:
 
     dataset = catalog.get("trained_model")
     if version:
-        dataset = ModelDataset(filepath=str(dataset._filepath), version=Version(version, None))
+        dataset = ModelDataset(filepath=str(filepath(dataset)), version=Version(version, None))
     try:
         return dataset.load()
     except DatasetError as e:
@@ -257,12 +256,11 @@ class PretrainedWeightSourceHook:
     def after_catalog_created(self, catalog: Any) -> None:
         from functools import partial
 
-        from deepvision.io.paths import pretrained_backbone
         from deepvision.models.pretrained import register_weight_source
 
         if "pretrained_backbone" in catalog:
-            filepath = Path(str(catalog.get("pretrained_backbone")._filepath))
-            register_weight_source("pretrained", partial(pretrained_backbone, filepath))
+            register_weight_source("pretrained", partial(
+                pretrained_backbone, filepath(catalog.get("pretrained_backbone"))))
 
 
 SUMMARISED = ("test_metrics", "trained_model", "fine_tune_comparison")

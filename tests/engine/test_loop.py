@@ -141,6 +141,18 @@ def test_validate_replaces_validation_and_picks_the_best_epoch(net, data, cfg):
     assert result.best_epoch == 2
 
 
+def test_batch_norm_statistics_are_averaged_so_the_ranks_end_alike(data, cfg):
+    """DDP leaves each rank its own slice's running statistics after the last step; without the
+    average the ranks' weights differ and ``fit`` refuses the result."""
+    from tests.engine.conftest import TinyNet
+
+    cfg = replace(cfg, epochs=1, checkpoint_dir=None, threads=1, batch_size=8, devices=2,
+                  ema_decay=0.9)
+    result = fit(TinyNet(norm=True), data, data, cfg)
+    means = [v for k, v in result.model.state_dict().items() if k.endswith("running_mean")]
+    assert means and all(torch.isfinite(m).all() for m in means)
+
+
 def test_on_epoch_end_reaches_the_caller_from_spawned_ranks(data, cfg):
     from tests.engine.conftest import TinyNet
 

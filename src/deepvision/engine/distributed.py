@@ -76,6 +76,16 @@ def same_on_all_ranks(t: torch.Tensor, ctx: DistContext) -> bool:
     return torch.equal(high, low)
 
 
+def average_norm_statistics(model: torch.nn.Module, ctx: DistContext) -> None:
+    """Average batch-norm running statistics over the ranks. DDP broadcasts rank 0's buffers at
+    the start of each forward, so after the last step each rank holds statistics of its own
+    slice: averaged, every rank validates and keeps the same model (timm's ``distribute_bn``)."""
+    if ctx.active:
+        from timm.utils import distribute_bn
+
+        distribute_bn(model, ctx.world_size, reduce=True)
+
+
 def spawn(fn: Callable[..., dict[str, Any] | None], nprocs: int, *args: Any,
           on_message: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Run ``fn(*args, send)`` in ``nprocs`` local ranks; returns what rank 0's ``fn`` returned

@@ -191,6 +191,8 @@ def _epoch(run: _Run, val: tuple[Tensor, Tensor] | None, epoch: int,
     start = time.perf_counter()
     train_metrics = _out_of_memory_guard(run.cfg)(train_one_epoch)(run, epoch)
     seconds = time.perf_counter() - start
+    for module in [run.net] + ([run.eval_model] if run.eval_model is not run.net else []):
+        distributed.average_norm_statistics(module, run.ctx)
     val_metrics = _validate(run, val) if validated else {}
     val_seconds = time.perf_counter() - start - seconds
     images = train_metrics.pop("images")  # images actually processed, all ranks

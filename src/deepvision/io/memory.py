@@ -12,13 +12,16 @@ class MemoryOnSave(AbstractDataset):
     (the torchrun rank guard wraps every dataset with it on ranks > 0)."""
 
     def __init__(self, inner: Any) -> None:
-        self._inner, self._data, self._saved = inner, None, False
+        self.inner, self._data, self._saved = inner, None, False
 
     def load(self) -> Any:
-        return self._data if self._saved else self._inner.load()
+        return self._data if self._saved else self.inner.load()
 
     def save(self, data: Any) -> None:
         self._data, self._saved = data, True
 
+    def _exists(self) -> bool:
+        return self._saved or self.inner.exists()
+
     def _describe(self) -> dict[str, Any]:
-        return {"wraps": type(self._inner).__name__}
+        return {"wraps": type(self.inner).__name__}

@@ -6,12 +6,19 @@ from pathlib import Path
 from typing import Any
 
 
+def filepath(dataset: Any) -> Path:
+    """The (unversioned) file of a catalog dataset, through the torchrun rank guard's
+    ``MemoryOnSave`` wrapper. Kedro has no public accessor for it."""
+    dataset = getattr(dataset, "inner", dataset)
+    return Path(str(dataset._filepath))
+
+
 def saved_path(dataset: Any) -> Path:
     """The file a (possibly versioned) dataset has just written. Kedro has no public accessor:
     the versioned path is what ``AbstractVersionedDataset`` computes for its save."""
     if getattr(dataset, "_version", None) is not None:
         return Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
-    return Path(str(dataset._filepath))
+    return filepath(dataset)
 
 
 def pretrained_backbone(filepath: Path, version: str) -> Any:
