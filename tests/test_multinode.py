@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,7 @@ SHARDED = """train_split:  # streamed: each rank reads its share of the shards
   shard_size: 64
 """
 
-# Skipped: its one run (under the CPU lock, 03:53 UTC) timed out after 600 s with both torchrun
-# launches still running; not yet diagnosed. Remove the skip once it passes.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
-              pytest.mark.skip(reason="two-node torchrun rehearsal hangs; not yet diagnosed")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _free_port() -> int:
@@ -48,16 +46,35 @@ def test_two_nodes_train_from_shards_into_one_run(tmp_path):
     runs_before = len(client.search_runs(experiments))
     endpoint = f"127.0.0.1:{_free_port()}"
     torchrun = Path(sys.executable).with_name("torchrun")
+    logs = [tmp_path / f"node{i}.log" for i in range(2)]
+    # Output to files, not pipes: a node blocked on a full pipe stalls the other in a collective.
     nodes = [subprocess.Popen([str(torchrun), "--nnodes", "2", "--nproc-per-node", "1",
                                "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint,
                                "--rdzv-id", "multinode-test", "-m", "kedro", "run", "--env",
                                "test", "--pipelines", "train"], cwd=project, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for _ in range(2)]
-    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+             for log in logs]
+    _wait(nodes, timeout=600)
+    outputs = [log.read_text() for log in logs]
     for node, out in zip(nodes, outputs, strict=True):
         assert node.returncode == 0, out[-4000:]
 
     assert len(list((project / "data/06_models/trained_model.pt").iterdir())) == 1
     assert len(client.search_runs(experiments)) == runs_before + 1
     assert sum("Weights identical on all 2 ranks." in out for out in outputs) == 1
+
+
+def _wait(procs: list[subprocess.Popen], timeout: float, grace: float = 60) -> None:
+    """Wait for every process; once one has failed (or ``timeout`` passed), give the others
+    ``grace`` seconds to notice and then kill them, so a failed node cannot hang the test."""
+    deadline = time.monotonic() + timeout
+    while any(p.poll() is None for p in procs):
+        if any(p.returncode not in (None, 0) for p in procs):
+            deadline = min(deadline, time.monotonic() + grace)
+        if time.monotonic() > deadline:
+            for p in procs:
+                p.kill()
+            break
+        time.sleep(1)
+    for p in procs:
+        p.wait()
