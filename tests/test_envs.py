@@ -55,4 +55,5 @@ def test_the_challenge_trains_on_cifar10_then_compresses_to_int8():
     p = _parameters("challenge")
     compress = PARSERS["compress"](p["compress"])
     assert p["ingest"]["name"] == "CIFAR10" and compress.steps[-1] == "quantize_int8"
-    assert "prune_structured" in compress.steps
+    assert compress.steps[0] == "distill" and "prune_structured" in compress.steps
+    assert compress.distill.student == "resnet20" and p["model"]["name"] == "resnet32"

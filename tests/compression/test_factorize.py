@@ -53,6 +53,34 @@ def test_a_global_ratio_halves_the_factorized_layers_and_the_record_rebuilds_the
     torch.testing.assert_close(shell.eval()(x), factored.eval()(x))
 
 
+def test_a_full_multiplier_depthwise_separable_pair_reproduces_the_convolution():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 16, 3, stride=2, padding=1))
+    factored = factorize(net, {"1": [9]})  # min(16 outputs, 3×3 taps) filters per channel
+    depthwise, pointwise = factored[1]
+    assert (depthwise.groups, depthwise.out_channels, pointwise.kernel_size) == (8, 72, (1, 1))
+    x = torch.randn(2, 3, 9, 9)
+    torch.testing.assert_close(factored(x), net(x), atol=1e-4, rtol=1e-4)
+    one = factorize(net, {"1": [1]})  # MobileNet's separable layer: a coarser approximation
+    assert 0 < (one(x) - net(x)).abs().mean() < net(x).abs().mean()
+
+
+def test_depthwise_mode_takes_multiplier_one_and_its_record_rebuilds_the_model():
+    torch.manual_seed(0)
+    model = create_model("resnet20", 10, 3)
+    ranks = choose_ranks(model, rank=1, mode="depthwise")
+    convs = {n for n, m in factorizable(model).items() if getattr(m, "kernel_size", 0) == (3, 3)}
+    assert convs and all(ranks[n] == [1] for n in convs)
+    factored = factorize(model, ranks)
+    assert _count(factored) < 0.3 * _count(model)
+    shell = refactor(create_model("resnet20", 10, 3), ranks)
+    shell.load_state_dict(factored.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(shell.eval()(x), factored.eval()(x))
+    by_ratio = choose_ranks(model, ratio=0.5, mode="depthwise")
+    assert {len(by_ratio[n]) for n in convs & by_ratio.keys()} == {1}
+
+
 def test_the_first_convolution_is_left_alone():
     model = create_model("resnet20", 10, 3)
     first = next(n for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
@@ -64,6 +92,7 @@ def test_the_first_convolution_is_left_alone():
     ({"ratio": 1.5}, r"ratio=1.5 is out of range: it must be in \(0, 1\)"),
     ({"ratio": 0.0}, "ratio=0.0 is out of range"),
     ({"energy": 0.9, "ratio": 0.5}, "exactly one of energy, ratio or rank; got energy, ratio"),
+    ({"rank": 2, "mode": "cp"}, "mode='cp' is unknown: use one of lowrank, depthwise"),
 ])
 def test_bad_ranks_are_refused(kwargs, message):
     args = {"energy": None, "ratio": None, "rank": None, **kwargs}

@@ -8,6 +8,15 @@
   TensorLy's ``partial_tucker`` (HOOI from an SVD start): a well-kept implementation of exactly
   this, so no hand-written alternating least squares here.
 
+A second mode, ``depthwise``, replaces each k×k convolution by a depthwise-separable pair
+(MobileNet's structure): a depthwise k×k convolution with ``m`` filters per input channel
+(``groups = I``) and a 1×1 convolution I·m → O. Its weights come from the SVD of each input
+channel's slice ``W[:, i]`` (O × k²): the top ``m`` right singular vectors are that channel's
+depthwise filters, the left ones scaled by the singular values its pointwise weights — the best
+such pair for ``W`` (exact at ``m = min(O, k²)``); ``m = 1`` is MobileNet's separable layer.
+Linear layers and 1×1 convolutions get the SVD factors in both modes. In a rank record a k×k
+convolution with two ranks ``[r_o, r_i]`` is Tucker-2, with one rank ``[m]`` depthwise-separable.
+
 Ranks are chosen per layer from the singular values of the weight's unfoldings: the smallest rank
 keeping ``energy`` of their squared sum, or, for a global ``ratio``, one energy threshold found by
 bisection so the factorized layers together keep about ``ratio`` of their parameters. A layer is
@@ -26,10 +35,16 @@ import torch
 from torch import Tensor, nn
 
 Ranks = dict[str, list[int]]
+MODES = ("lowrank", "depthwise")
 
 
-def check_factorize(energy: float | None, ratio: float | None, rank: int | None) -> None:
-    """Exactly one of energy / ratio / rank, each in range; one line naming the key otherwise."""
+def check_factorize(energy: float | None, ratio: float | None, rank: int | None,
+                    mode: str = "lowrank") -> None:
+    """Exactly one of energy / ratio / rank, each in range, and a known mode; one line naming
+    the key otherwise."""
+    if mode not in MODES:
+        raise ValueError(f"compress.factorize.mode={mode!r} is unknown: use one of "
+                         f"{', '.join(MODES)}")
     given = [k for k, v in (("energy", energy), ("ratio", ratio), ("rank", rank)) if v is not None]
     if len(given) != 1:
         raise ValueError(f"compress.factorize needs exactly one of energy, ratio or rank; got "
@@ -38,29 +53,33 @@ def check_factorize(energy: float | None, ratio: float | None, rank: int | None)
         if value is not None and not 0 < value < 1:
             raise ValueError(f"compress.factorize.{key}={value!r} is out of range: it must be "
                              "in (0, 1) (e.g. 0.9 keeps 90%)")
-    if rank is not None and rank < 2:
+    if rank is not None and rank < 2 and not (mode == "depthwise" and rank == 1):
         raise ValueError(f"compress.factorize.rank={rank!r}: rank 1 keeps a single direction "
-                         "per layer and destroys the network; use rank >= 2, or energy/ratio")
+                         "per layer and destroys the network; use rank >= 2, or energy/ratio "
+                         "(mode depthwise takes 1: one filter per input channel)")
 
 
 def choose_ranks(model: nn.Module, energy: float | None = None, ratio: float | None = None,
-                 rank: int | None = None) -> Ranks:
+                 rank: int | None = None, mode: str = "lowrank") -> Ranks:
     """``{layer: ranks}`` for every layer worth factorizing (see the module docstring)."""
-    check_factorize(energy, ratio, rank)
-    spectra = {name: _spectra(m) for name, m in factorizable(model).items()}
+    check_factorize(energy, ratio, rank, mode)
+    layers = factorizable(model)
+    spectra = {name: _spectra(m, mode) for name, m in layers.items()}
+    # Rank 1 destroys a Tucker or SVD factorization but is MobileNet's depthwise multiplier.
+    lowest = {n: 1 if mode == "depthwise" and not _pointwise(m) else 2 for n, m in layers.items()}
     if rank is not None:
         return _keep_smaller(model, {n: [min(rank, len(s)) for s in sp]
                                      for n, sp in spectra.items()})
     if energy is not None:
-        return _keep_smaller(model, _ranks_at(spectra, energy))
+        return _keep_smaller(model, _ranks_at(spectra, energy, lowest))
     target = ratio * sum(_params(model.get_submodule(n)) for n in spectra)
     low, high = 0.0, 1.0
     for _ in range(30):  # bisection on one energy threshold shared by every layer
         mid = (low + high) / 2
-        kept = _ranks_at(spectra, mid)
+        kept = _ranks_at(spectra, mid, lowest)
         size = sum(_factor_params(model.get_submodule(n), r) for n, r in kept.items())
         low, high = (mid, high) if size < target else (low, mid)
-    return _keep_smaller(model, _ranks_at(spectra, low))
+    return _keep_smaller(model, _ranks_at(spectra, low, lowest))
 
 
 def factorize(model: nn.Module, ranks: Mapping[str, Sequence[int]]) -> nn.Module:
@@ -90,19 +109,25 @@ def factorizable(model: nn.Module) -> dict[str, nn.Module]:
             and n != first}
 
 
-def _spectra(m: nn.Module) -> list[Tensor]:
-    """Singular values of the weight's output and (for k×k convolutions) input unfoldings."""
+def _spectra(m: nn.Module, mode: str = "lowrank") -> list[Tensor]:
+    """Singular values of the weight's output and (for k×k convolutions) input unfoldings; in
+    depthwise mode, of every input channel's slice, pooled per index (root of summed squares),
+    so the energy kept by ``m`` filters per channel reads off one spectrum."""
     w = m.weight.detach().float()
     if _pointwise(m):
         return [torch.linalg.svdvals(w.flatten(1))]
+    if mode == "depthwise":
+        per_channel = torch.linalg.svdvals(w.transpose(0, 1).flatten(2))  # I × min(O, k²)
+        return [per_channel.pow(2).sum(0).sqrt()]
     return [torch.linalg.svdvals(w.flatten(1)), torch.linalg.svdvals(w.transpose(0, 1).flatten(1))]
 
 
-def _ranks_at(spectra: Mapping[str, list[Tensor]], energy: float) -> Ranks:
-    def rank(s: Tensor) -> int:
+def _ranks_at(spectra: Mapping[str, list[Tensor]], energy: float,
+              lowest: Mapping[str, int]) -> Ranks:
+    def rank(s: Tensor, low: int) -> int:
         share = (s ** 2).cumsum(0) / (s ** 2).sum().clamp_min(1e-12)
-        return max(2, min(len(s), int((share < energy).sum()) + 1))
-    return {n: [rank(s) for s in sp] for n, sp in spectra.items()}
+        return max(low, min(len(s), int((share < energy).sum()) + 1))
+    return {n: [rank(s, lowest[n]) for s in sp] for n, sp in spectra.items()}
 
 
 def _keep_smaller(model: nn.Module, ranks: Ranks) -> Ranks:
@@ -123,7 +148,14 @@ def _factor_params(m: nn.Module, r: Sequence[int]) -> int:
     if _pointwise(m):
         return r[0] * (out + inp)
     k = m.weight[0, 0].numel()
+    if _separable(m, r):
+        return inp * r[0] * (k + out)
     return inp * r[1] + r[1] * r[0] * k + r[0] * out
+
+
+def _separable(m: nn.Module, r: Sequence[int]) -> bool:
+    """A k×k convolution recorded with one rank: depthwise-separable with multiplier ``r[0]``."""
+    return not _pointwise(m) and len(r) == 1
 
 
 def _decompose(m: nn.Module, r: list[int]) -> nn.Sequential:
@@ -135,6 +167,12 @@ def _decompose(m: nn.Module, r: list[int]) -> nn.Sequential:
             u, s, vh = torch.linalg.svd(w.flatten(1), full_matrices=False)
             net[0].weight.copy_(vh[:r[0]].reshape(net[0].weight.shape))
             net[1].weight.copy_((u[:, :r[0]] * s[:r[0]]).reshape(net[1].weight.shape))
+        elif _separable(m, r):
+            u, s, vh = torch.linalg.svd(w.transpose(0, 1).flatten(2), full_matrices=False)
+            # channel i·m + j of the depthwise layer: input i's j-th right singular vector
+            net[0].weight.copy_(vh[:, :r[0]].reshape(net[0].weight.shape))
+            pointwise = (u[:, :, :r[0]] * s[:, None, :r[0]]).permute(1, 0, 2)  # O × I × m
+            net[1].weight.copy_(pointwise.reshape(net[1].weight.shape))
         else:
             core, (out_f, in_f) = _tucker2(w, r)
             net[0].weight.copy_(in_f.t()[:, :, None, None])
@@ -164,6 +202,12 @@ def _shell(m: nn.Module, r: list[int]) -> nn.Sequential:
         return nn.Sequential(nn.Conv2d(m.in_channels, r[0], 1, stride=m.stride,
                                        padding=m.padding, bias=False),
                              nn.Conv2d(r[0], m.out_channels, 1, bias=bias))
+    if _separable(m, r):
+        return nn.Sequential(
+            nn.Conv2d(m.in_channels, m.in_channels * r[0], m.kernel_size, stride=m.stride,
+                      padding=m.padding, dilation=m.dilation, groups=m.in_channels, bias=False,
+                      padding_mode=m.padding_mode),
+            nn.Conv2d(m.in_channels * r[0], m.out_channels, 1, bias=bias))
     return nn.Sequential(
         nn.Conv2d(m.in_channels, r[1], 1, bias=False),
         nn.Conv2d(r[1], r[0], m.kernel_size, stride=m.stride, padding=m.padding,

@@ -67,10 +67,12 @@ class FactorizeConfig:
     # squared singular values, (0, 1)
     ratio: float | None = 0.5             # global: the factorized layers keep ~this share of their
     # parameters, (0, 1)
-    rank: int | None = None               # one fixed rank for every layer (>= 2)
+    rank: int | None = None               # one fixed rank for every layer (>= 2; depthwise >= 1)
+    mode: str = "lowrank"                 # lowrank (SVD, Tucker-2 for k×k) | depthwise (k×k
+    # convolutions become depthwise k×k + pointwise 1×1, ``rank`` filters per input channel)
 
     def __post_init__(self) -> None:
-        factorize.check_factorize(self.energy, self.ratio, self.rank)
+        factorize.check_factorize(self.energy, self.ratio, self.rank, self.mode)
 
 
 @dataclass(frozen=True)
@@ -303,11 +305,11 @@ def distill_step(model: nn.Module, ctx: StepContext) -> list[tuple[str, nn.Modul
 
 @register_step("factorize")
 def factorize_step(model: nn.Module, ctx: StepContext) -> nn.Module:
-    """Low-rank factors for conv and linear layers (SVD; Tucker-2 for k×k convolutions); follow
-    it with ``fine_tune``."""
+    """Low-rank factors for conv and linear layers (SVD; Tucker-2 or depthwise-separable for k×k
+    convolutions); follow it with ``fine_tune``."""
     cfg = ctx.cfg.factorize
     net = prune.make_permanent(copy.deepcopy(model))
-    ranks = factorize.choose_ranks(net, cfg.energy, cfg.ratio, cfg.rank)
+    ranks = factorize.choose_ranks(net, cfg.energy, cfg.ratio, cfg.rank, cfg.mode)
     record = dict(model.meta.get("compression", {}))
     record.setdefault("dense", dense_counts(model, ctx.input_shape))
     record["factorized"] = {**record.get("factorized", {}), **ranks}
