@@ -21,6 +21,7 @@ from deepvision.compression.quantize import quantize_int8
 from deepvision.compression.score import challenge_score
 from deepvision.compression.steps import CompressConfig, StepContext, run_steps
 from deepvision.config import from_dict, to_dict
+from deepvision.data.split import stratified_sample
 from deepvision.engine.config import TrainConfig
 from deepvision.engine.loop import evaluate, fit, to_float
 from deepvision.evaluation.cost import inference_cost
@@ -160,20 +161,28 @@ def structured(name: str, data: Any, ratio: float = 0.5) -> dict[str, Any]:
                            .challenge_score, 4)}
 
 
-def distillation(data: Any, seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, Any]:
-    """A LeNet-5 student taught by a trained ResNet-20 vs the same student trained alone, the
-    same budget (``TRAIN``), on digits: mean and spread over ``seeds``."""
+def distillation(data: Any, images: int | None = None, epochs: int | None = None,
+                 seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, Any]:
+    """A LeNet-5 student taught by a ResNet-20 trained on all of digits' training images vs the
+    same student trained alone, the same budget, on digits: mean and spread over ``seeds``.
+    ``images``: both students see only a seeded stratified sample of this many labelled images
+    (drawn per seed), ``epochs`` passes over it — Hinton et al.'s "soft targets as regularizers"
+    regime (3% of the data), where a teacher has the most to give."""
     train, test = data
     teacher = _trained("resnet20", train)
+    budget = STUDENT if epochs is None else {**STUDENT, "epochs": epochs}
     alone, taught = [], []
     for seed in seeds:
-        stages = dict(_stages(teacher, train, ("distill",),
-                              distill={"student": "lenet5", "seed": seed, **KD, "train": STUDENT}))
+        keep = slice(None) if images is None else stratified_sample(train[1], images, seed)
+        stages = dict(_stages(teacher, (train[0][keep], train[1][keep]), ("distill",),
+                              distill={"student": "lenet5", "seed": seed, **KD, "train": budget}))
         alone.append(_accuracy(stages["student_alone"], test))
         taught.append(_accuracy(stages["distill"], test))
     gain = 100 * (np.array(taught) - np.array(alone))
-    return {"what": f"distill resnet20 → lenet5 (digits, T {KD['temperature']}, α {KD['alpha']}, "
-                    f"AdamW, seeds {list(seeds)})",
+    seen = "all" if images is None else f"{images} of"
+    return {"what": f"distill resnet20 → lenet5 (digits, student sees {seen} {len(train[1])} "
+                    f"training images, {budget.get('epochs', TRAIN.epochs)} epochs, "
+                    f"T {KD['temperature']}, α {KD['alpha']}, AdamW, seeds {list(seeds)})",
             "teacher_acc": round(_accuracy(teacher, test), 4),
             "alone_acc": f"{np.mean(alone):.4f} ± {np.std(alone):.4f}",
             "distilled_acc": f"{np.mean(taught):.4f} ± {np.std(taught):.4f}",
@@ -201,7 +210,11 @@ def factorization(name: str, data: Any, ratio: float = 0.45) -> dict[str, Any]:
 
 def distill_factorize_suite() -> list[dict[str, Any]]:
     data = digits()
-    return [distillation(data), factorization("resnet18", data)]
+    # Measured by hand (3 seeds): on all 1,297 images a LeNet-5 reaches ~96% alone and the teacher
+    # adds nothing measurable (gain 0.00, -0.8..+1.2); on 130 images +3.0 (min 0.0), on 65 +5.0
+    # (min +1.8): the teacher helps where the labels are few.
+    return [distillation(data), distillation(data, images=65, epochs=200),
+            factorization("resnet18", data)]
 
 
 def int8_suite() -> list[dict[str, Any]]:

@@ -91,6 +91,14 @@ def test_norm_lr_scale_multiplies_the_lr_of_norm_parameters_only():
     assert by_size == {18: pytest.approx(0.05), 2: pytest.approx(0.05), 4: pytest.approx(3.2)}
 
 
+def test_decayed_norm_parameters_shrink_per_step_like_the_others_under_norm_lr_scale():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    groups = param_groups(model, TrainConfig(lr=0.1, weight_decay=0.01, norm_lr_scale=64,
+                                             decay_norm_and_bias=True))
+    shrink = {sum(p.numel() for p in g["params"]): g["lr"] * g["weight_decay"] for g in groups}
+    assert shrink == {20: pytest.approx(0.001), 4: pytest.approx(0.001)}
+
+
 def test_the_old_name_onecycle_still_works_with_a_deprecation_warning():
     with pytest.warns(FutureWarning, match="train.schedule: onecycle is deprecated"):
         cfg = TrainConfig(epochs=10, schedule="onecycle")

@@ -25,7 +25,7 @@ def test_fast_cifar10_parses_and_turns_on_the_tricks():
     train = parsed["train"]
     assert parsed["model"].name == "airbench94"  # whitening initialisation lives in the model
     assert train.label_smoothing > 0 and train.nesterov and train.schedule == "triangle"
-    assert not train.decay_norm_and_bias and train.norm_lr_scale > 1
+    assert train.norm_lr_scale > 1
     assert train.ema_decay is not None and train.batch_size >= 512
     assert parsed["evaluate"].tta == "flip_translate"
     assert parsed["augment"].hflip and parsed["augment"].crop_padding > 0

@@ -33,7 +33,9 @@ def norm_names(model: nn.Module) -> set[str]:
 def param_groups(model: nn.Module, cfg: TrainConfig,
                  lr_scale: Callable[[str], float] | None = None) -> list[dict[str, Any]]:
     """Trainable parameters grouped by (learning-rate scale, weight decay); frozen ones left out.
-    Norm-layer parameters get ``cfg.norm_lr_scale`` on top of ``lr_scale``."""
+    Norm-layer parameters get ``cfg.norm_lr_scale`` on top of ``lr_scale``; when they are decayed,
+    their weight decay is divided by it, so that the shrink per step (lr × decay) is the same as
+    every other parameter's — airbench's ``weight_decay=wd/lr_biases`` on its 64× bias group."""
     skip = set() if cfg.decay_norm_and_bias else no_decay_names(model)
     norms = norm_names(model) if cfg.norm_lr_scale != 1 else set()
     groups: dict[tuple[float, float], list[nn.Parameter]] = {}
@@ -42,7 +44,8 @@ def param_groups(model: nn.Module, cfg: TrainConfig,
             continue
         scale = (lr_scale(name) if lr_scale else 1.0) * (cfg.norm_lr_scale if name in norms
                                                           else 1.0)
-        key = (scale, 0.0 if name in skip else cfg.weight_decay)
+        decay = cfg.weight_decay / (cfg.norm_lr_scale if name in norms else 1.0)
+        key = (scale, 0.0 if name in skip else decay)
         groups.setdefault(key, []).append(p)
     return [{"params": ps, "lr": cfg.lr * scale, "initial_lr": cfg.lr * scale, "weight_decay": wd}
             for (scale, wd), ps in groups.items()]
