@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import mlflow
 from mlflow.data.meta_dataset import MetaDataset
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,9 @@ log = logging.getLogger(__name__)
 INPUT_TAG = "input.{}"
 INPUT_RUN_TAG = "input.{}.run"
 OUTPUT_TAG = "output.{}"
+# what PostgreSQL, MySQL and SQLite say when a unique key is violated
+_DUPLICATE = re.compile(r"UniqueViolation|Duplicate entry|UNIQUE constraint failed|duplicate key",
+                        re.IGNORECASE)
 
 
 def dataset_version(dataset: Any, saved: bool = False) -> str | None:
@@ -58,12 +63,24 @@ def record_input(name: str, dataset: Any) -> dict[str, str]:
     tags = {INPUT_TAG.format(name): version}
     if producer is not None:
         tags[INPUT_RUN_TAG.format(name)] = producer.info.run_id
-    source = _source(path)
-    mlflow.log_input(MetaDataset(source, name=name, digest=version[:36]), context="input",
-                     tags={"version": version, **({"run": producer.info.run_id} if producer
-                                                  else {})})
+    _log_input(MetaDataset(_source(path), name=name, digest=version[:36]),
+               tags={"version": version, **({"run": producer.info.run_id} if producer else {})})
     mlflow.set_tags(tags)
     return dict(producer.data.tags) if producer is not None else {}
+
+
+def _log_input(dataset: Any, tags: dict[str, str]) -> None:
+    """``mlflow.log_input``, once more when another run registered the same dataset between the
+    store's existence check and its insert: MLflow's SQL store checks then inserts without a lock,
+    so two tune workers starting together on one server race on (experiment, name, digest). The
+    failed transaction is rolled back, and the second attempt finds the row and links it."""
+    try:
+        mlflow.log_input(dataset, context="input", tags=tags)
+    except MlflowException as error:
+        if not _DUPLICATE.search(str(error)):
+            raise
+        log.info("dataset %s was registered concurrently by another run; linking it", dataset.name)
+        mlflow.log_input(dataset, context="input", tags=tags)
 
 
 def producer_run(name: str, version: str, exclude: str | None = None) -> Any:
