@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from deepvision.config import ConfigError, from_dict
 from deepvision.data.transforms import (
     AugmentConfig,
+    alternate_flips,
     augmentation_preview,
     auto_augment,
     build_augment,
@@ -32,6 +33,22 @@ def _images(n: int = 16, c: int = 3, size: int = 8, seed: int = 0) -> torch.Tens
 
 def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def test_alternating_flip_shows_every_image_both_ways_over_two_epochs():
+    x = _images(64)
+    augment = build_augment(AugmentConfig(crop_padding=0, hflip=True, hflip_mode="alternate"),
+                            MEAN, STD)
+    views = []
+    for epoch in (1, 2, 3):
+        augment.set_epoch(epoch)
+        views.append(augment(x, torch.zeros(64, dtype=torch.long), _gen(epoch))[0])
+    mirrored = normalize(x.flip(-1), MEAN, STD)
+    flipped = [torch.tensor([torch.equal(v, m) for v, m in zip(view, mirrored, strict=True)])
+               for view in views]
+    assert bool((flipped[0] ^ flipped[1]).all()) and torch.equal(flipped[0], flipped[2])
+    assert 10 < int(flipped[0].sum()) < 54  # an even split, not all or nothing
+    assert torch.equal(alternate_flips(x, 1), alternate_flips(x.float() / 255, 1))
 
 
 def test_normalize_matches_manual_computation_and_keeps_input():

@@ -133,6 +133,24 @@ def test_after_step_runs_on_the_trained_model_after_every_step(net, data, cfg):
     assert max(p.abs().max().item() for p in result.model.parameters()) <= 0.01
 
 
+def test_a_train_transform_with_set_epoch_learns_each_epoch_before_its_batches(net, data, cfg):
+    class Transform:
+        def __init__(self):
+            self.epoch, self.seen = 0, []
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
+
+        def __call__(self, x, y, generator):
+            self.seen.append(self.epoch)
+            return x.float() / 255, y
+
+    transform = Transform()
+    fit(net, data, None, replace(cfg, checkpoint_dir=None), TrainHooks(train_transform=transform))
+    steps = len(data[0]) // cfg.batch_size
+    assert transform.seen == [1] * steps + [2] * steps + [3] * steps
+
+
 def test_validate_replaces_validation_and_picks_the_best_epoch(net, data, cfg):
     scores = iter([0.2, 0.9, 0.5])
     cfg = replace(cfg, checkpoint_dir=None, monitor="val_accuracy")

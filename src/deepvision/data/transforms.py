@@ -28,6 +28,7 @@ from deepvision.config import ConfigError, check_choice, check_range
 
 AUTO_AUGMENT = ("none", "trivial", "randaugment")
 PAD_MODES = ("reflect", "zeros")
+HFLIP_MODES = ("random", "alternate")
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
 
 
@@ -39,6 +40,9 @@ class AugmentConfig:
     crop_padding: int = 1  # pixels padded on each side before a random crop back to full size
     pad_mode: str = "reflect"  # reflect | zeros: fill for crop padding and affine borders
     hflip: bool = False  # mirror half the images left↔right
+    # random: a fresh coin per image and epoch; alternate (airbench): each image is mirrored on
+    # every other epoch, so any two consecutive epochs show both of its sides
+    hflip_mode: str = "random"
     rotate_degrees: float = 0.0  # rotation drawn in ±degrees
     translate: float = 0.0  # shift drawn in ±fraction of width/height
     scale: tuple[float, float] = (1.0, 1.0)  # zoom factor range (>1 zooms in)
@@ -57,6 +61,7 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         check_range(self.crop_padding, "augment.crop_padding", 0)
         check_choice(self.pad_mode, PAD_MODES, "augment.pad_mode")
+        check_choice(self.hflip_mode, HFLIP_MODES, "augment.hflip_mode")
         check_range(self.rotate_degrees, "augment.rotate_degrees", 0, 180)
         check_range(self.translate, "augment.translate", 0, 1)
         check_range(self.color_jitter, "augment.color_jitter", 0, 1)
@@ -89,24 +94,31 @@ def _check_interval(value: tuple[float, ...], key: str, low: float, high: float 
                           f"{low} < min <= max{upper}")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class BatchAugment:
     """``augment(images, labels, generator) -> (normalised float images, targets)``.
 
-    Targets are the int labels, or N×K soft labels (float) when mixup/cutmix is configured.
+    Targets are the int labels, or N×K soft labels (float) when mixup/cutmix is configured. The
+    loop calls ``set_epoch`` before each epoch (PyTorch's ``DistributedSampler`` convention); only
+    the alternating flip reads it.
     """
 
     cfg: AugmentConfig
     mean: tuple[float, ...]
     std: tuple[float, ...]
     num_classes: int | None = None
+    epoch: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __call__(self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
                  ) -> tuple[Tensor, Tensor]:
         cfg, fmt = self.cfg, _memory_format(images)
         x = images
         if cfg.crop_padding or cfg.hflip:
-            x = random_crop_flip(x, cfg.crop_padding, cfg.hflip, generator, cfg.pad_mode)
+            x = random_crop_flip(x, cfg.crop_padding, cfg.hflip, generator, cfg.pad_mode,
+                                 self.epoch if cfg.hflip_mode == "alternate" else None)
         if cfg.auto_augment != "none":
             x = auto_augment(x, cfg.auto_augment, generator, cfg.auto_augment_chunks,
                              cfg.randaugment_ops, cfg.randaugment_magnitude)
@@ -176,9 +188,10 @@ def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Te
 # --- geometric ------------------------------------------------------------------------------------
 
 def random_crop_flip(images: Tensor, padding: int, flip: bool, generator: torch.Generator | None,
-                     pad_mode: str = "reflect") -> Tensor:
-    """Random crop of a ``padding``-padded image back to its size, plus a random horizontal
-    flip, as a single gather (the padded image is never materialised). Any dtype."""
+                     pad_mode: str = "reflect", alternate_epoch: int | None = None) -> Tensor:
+    """Random crop of a ``padding``-padded image back to its size, plus a horizontal flip, as a
+    single gather (the padded image is never materialised). Any dtype. The flip is a coin per
+    image, or with ``alternate_epoch`` the alternating flip of that epoch (``alternate_flips``)."""
     n, c, h, w = images.shape
     if padding >= min(h, w):
         raise ValueError(f"crop padding {padding} must be smaller than the image ({h}×{w})")
@@ -187,7 +200,8 @@ def random_crop_flip(images: Tensor, padding: int, flip: bool, generator: torch.
     rows = dy[:, None] + torch.arange(h, device=images.device)  # N×H source rows
     cols = dx[:, None] + torch.arange(w, device=images.device)  # N×W source columns
     if flip:
-        flipped = _uniform(generator, n, device=images.device) < 0.5
+        flipped = (_uniform(generator, n, device=images.device) < 0.5 if alternate_epoch is None
+                   else alternate_flips(images, alternate_epoch))
         cols = torch.where(flipped[:, None], cols.flip(1), cols)
     valid = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
     rows, cols = _reflect_or_clamp(rows, h, pad_mode), _reflect_or_clamp(cols, w, pad_mode)
@@ -196,6 +210,15 @@ def random_crop_flip(images: Tensor, padding: int, flip: bool, generator: torch.
         inside = valid[0][:, None, :, None] & valid[1][:, None, None, :]
         out = out.masked_fill(~inside, 0)
     return out
+
+
+def alternate_flips(images: Tensor, epoch: int) -> Tensor:
+    """Which images airbench's alternating flip mirrors in ``epoch``: each image's own fixed bit
+    (the parity of its pixel sum, which splits natural images evenly and needs no dataset index,
+    so it works with any batch source), inverted on every other epoch. Over any two consecutive
+    epochs every image is seen both ways: the flip's variety without its repeats (Jordan 2024)."""
+    values = images.mul(255).round() if images.is_floating_point() else images
+    return (values.flatten(1).sum(1, dtype=torch.int64) + epoch) % 2 == 1
 
 
 def _reflect_or_clamp(index: Tensor, size: int, pad_mode: str) -> Tensor:

@@ -280,6 +280,9 @@ def train_one_epoch(run: _Run, epoch: int) -> dict[str, float]:
     cfg, ctx, device, hooks = run.cfg, run.ctx, run.device, run.hooks
     train_mode(run.model)
     gen = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch)
+    set_epoch = getattr(hooks.train_transform, "set_epoch", None)
+    if set_epoch is not None:  # as DistributedSampler.set_epoch: epoch-dependent augmentation
+        set_epoch(epoch)
     steps = run.steps
     batches = run.source.batches(gen, cfg.batch_size, ctx.rank, ctx.world_size)
     if ctx.active:  # augmentation randomness differs per rank, the data order does not
