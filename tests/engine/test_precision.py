@@ -25,6 +25,19 @@ def test_auto_picks_bf16_only_on_cpus_with_native_bf16_units(monkeypatch, capabi
     assert native_bf16(CPU) == (expected == "bf16")
 
 
+def test_auto_trains_depthwise_nets_in_fp32_on_a_bf16_cpu_without_amx(monkeypatch):
+    depthwise = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, groups=8), torch.nn.Conv2d(8, 4, 1))
+    dense = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3), torch.nn.Conv2d(8, 4, 1, groups=2))
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
+    assert resolve_precision("auto", CPU, training=depthwise) == "fp32"
+    assert resolve_precision("auto", CPU, training=dense) == "bf16"
+    assert resolve_precision("auto", CPU) == "bf16"  # inference: bf16 is faster there
+    assert resolve_precision("bf16", CPU, training=depthwise) == "bf16"
+    monkeypatch.setattr(torch.cpu, "get_capabilities",
+                        lambda: {"avx512_bf16": True, "amx_bf16": True})
+    assert resolve_precision("auto", CPU, training=depthwise) == "bf16"
+
+
 def test_auto_on_cuda_follows_the_gpus_bf16_support(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     for supported, expected in ((True, "bf16"), (False, "fp32")):

@@ -149,7 +149,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor] | BatchSource,
     # makes every training reproducible from its params, whatever ran before it in the process.
     torch.manual_seed(cfg.seed)
     device = distributed.device_for(ctx, resolve_device(cfg.device))
-    cfg = replace(cfg, precision=resolve_precision(cfg.precision, device))
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, device, training=model))
     if ctx.is_main:
         log.info("Training on %s in %s.", device, cfg.precision)
     model = copy.deepcopy(model).to(device)
