@@ -34,5 +34,8 @@ def test_bad_pretrain_parameters_fail_naming_the_key():
         from_dict(PretrainConfig, {"train": {"epoch": 3}}, "pretrain")
     with pytest.raises(ConfigError, match="mixup"):
         from_dict(PretrainConfig, {"augment": {"mixup_alpha": 0.2}}, "pretrain")
+    with pytest.raises(ConfigError, match="hflip_mode=alternate"):
+        from_dict(PretrainConfig, {"augment": {"hflip": True, "hflip_mode": "alternate"}},
+                  "pretrain")
     with pytest.raises(ConfigError, match=r"pretrain\.method"):
         from_dict(PretrainConfig, {"method": "dino"}, "pretrain")

@@ -66,6 +66,9 @@ class PretrainConfig:
         if cfg.mixes:
             raise ConfigError("pretrain.augment: mixup/cutmix blend two images, so the two views "
                               "would not show the same one; set mixup_alpha and cutmix_alpha to 0")
+        if cfg.hflip and cfg.hflip_mode == "alternate":
+            raise ConfigError("pretrain.augment.hflip_mode=alternate mirrors both views of an "
+                              "image alike, so the views never differ by a flip; use random")
         return cfg
 
 
